@@ -1,0 +1,25 @@
+"""The engine's exceptions. Only the CLI maps them to exit codes (2 for input, 1 for checks)."""
+
+
+class McError(Exception):
+    """Base of every error the engine raises on purpose; its message is one line with the fix."""
+
+    exit_code = 2
+
+
+class InputError(McError):
+    """Bad input from the user: a missing file, an unknown model, data of the wrong shape."""
+
+    exit_code = 2
+
+
+class CheckFailed(McError):
+    """A gate or check failed: a parity check, an accuracy budget, a regression."""
+
+    exit_code = 1
+
+
+class NotBuiltYet(McError):
+    """A capability that the roadmap names but this version does not have."""
+
+    exit_code = 2

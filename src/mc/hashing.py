@@ -1,0 +1,24 @@
+"""Content hashes: artifacts and data are identified by what they hold, not by their names."""
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_arrays(*arrays: np.ndarray) -> str:
+    """Hash of arrays' dtypes, shapes and bytes, so that a reshaped or recast array hashes differently."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
