@@ -1,0 +1,62 @@
+"""Checkpoints that carry their architecture as data.
+
+A checkpoint is a plain dict (format tag, zoo name or factory spec, config dict, state dict), so it
+loads with `torch.load(weights_only=True)`: nothing is unpickled but tensors and primitives.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from mc.errors import InputError
+
+CHECKPOINT_FORMAT = "mc.checkpoint/1"
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    values = dataclasses.asdict(config)
+    return {key: list(value) if isinstance(value, tuple) else value for key, value in values.items()}
+
+
+def config_from_dict(entry, values: dict[str, Any]) -> Any:
+    """Rebuild a zoo config; list fields of the JSON/pickle round trip become tuples again."""
+    defaults = entry.default_config()
+    coerced = {
+        key: tuple(value) if isinstance(getattr(defaults, key, None), tuple) else value
+        for key, value in values.items()
+    }
+    return entry.config_from_dict(coerced)
+
+
+def checkpoint_payload(model: nn.Module, origin: dict[str, Any]) -> dict[str, Any]:
+    """The dict saved to disk. `origin` is {"model": zoo name, "config": {...}} or {"factory": spec, ...}."""
+    return {
+        "format": CHECKPOINT_FORMAT,
+        **origin,
+        "state_dict": {key: value.detach().cpu() for key, value in model.state_dict().items()},
+    }
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"checkpoint not found: {path}: check the path, or pass a zoo name (`mc models`)")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises UnpicklingError, RuntimeError, EOFError... for a bad file
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise InputError(
+            f"{path} is not a loadable mc checkpoint ({first_line[:160]}); "
+            "mc reads checkpoints written by `mc train` (weights_only, architecture as data)"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise InputError(
+            f"{path} is not an mc checkpoint (no {CHECKPOINT_FORMAT!r} format tag); "
+            "a bare state dict needs its architecture: load it in a factory (file.py:factory) instead"
+        )
+    return payload
