@@ -1,0 +1,171 @@
+"""The `export` pass: torch -> ONNX through the dynamo exporter, verified before it is published.
+
+Verification: `onnx.checker` with full shape inference, then numerical parity against torch on the
+evaluation data at a batch size other than the one traced (a batch axis specialised to the example
+would fail there), and at batch 1. Above the tolerance the export fails and nothing is written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from mc.artifact import ArtifactRecord, Lineage, build_record, publish_artifact
+from mc.atomic import staged_file
+from mc.data.evaluation import EvaluationData
+from mc.errors import CheckFailed, InputError
+from mc.metrics import classification_report
+from mc.models.source import TorchModel, check_forward
+from mc.models.stats import count_macs, count_parameters
+from mc.passes._registry import register_pass
+from mc.progress import Progress
+from mc.runtimes._predictor import predict_all
+from mc.runtimes.onnxruntime import OnnxRuntimePredictor
+from mc.runtimes.torch_eager import TorchPredictor
+
+INPUT_NAME = "input"
+
+
+class ExportConfig(BaseModel):
+    pass_name: ClassVar[str] = "export"
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    opset: int = Field(18, ge=17, le=23, description="ONNX opset version")
+    tolerance: float = Field(1e-4, gt=0, description="largest allowed |torch - onnx| on any output")
+    trace_batch: int = Field(2, ge=2, description="batch size of the traced example (>= 2 keeps the batch axis dynamic)")
+    eval_batch: int = Field(256, ge=1, description="batch size of the parity run (differs from trace_batch on purpose)")
+
+
+@dataclass
+class ExportOutcome:
+    path: Path
+    record: ArtifactRecord
+    parity: dict[str, Any]
+
+
+def _output_names(count: int) -> list[str]:
+    return ["logits", "confidence"] if count == 2 else [f"output_{index}" for index in range(count)]
+
+
+@contextlib.contextmanager
+def _quiet_torch_loggers():
+    """torch.export and the exporter log notes ('torchvision is not installed', shape guards)
+    straight to their own stderr handlers; the failure, if any, is reported as one line instead."""
+    loggers = [logging.getLogger(name) for name in list(logging.root.manager.loggerDict) if name.startswith("torch")]
+    loggers.append(logging.getLogger("torch"))
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
+def _export_to(model: TorchModel, example: torch.Tensor, names: list[str], opset: int, path: Path) -> None:
+    batch = torch.export.Dim("batch", min=1, max=1 << 16)
+    captured = io.StringIO()
+    try:
+        with warnings.catch_warnings(), _quiet_torch_loggers(), contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                model.module, (example,), str(path), dynamo=True, opset_version=opset,
+                input_names=[INPUT_NAME], output_names=names, dynamic_shapes=({0: batch},),
+                external_data=False, verbose=False,
+            )
+    except Exception as error:
+        raise InputError(
+            f"{model.display_name} cannot be exported to ONNX ({_root_cause(error)}); "
+            "rerun with --debug for the exporter's full report"
+        ) from error
+
+
+def _root_cause(error: BaseException) -> str:
+    """The innermost exception's first line: the exporter wraps the real reason in generic advice."""
+    while (error.__cause__ or error.__context__) is not None:
+        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()
+    first = text.splitlines()[0] if text else ""
+    return f"{type(error).__name__}: {first[:240]}"
+
+
+def _max_abs_differences(reference: list[np.ndarray], candidate: list[np.ndarray], names: list[str]) -> dict[str, float]:
+    return {
+        name: float(np.max(np.abs(ref.astype(np.float64) - got.astype(np.float64)))) if ref.size else 0.0
+        for name, ref, got in zip(names, reference, candidate)
+    }
+
+
+@register_pass(ExportConfig)
+def run(config: ExportConfig, model: TorchModel, output: Path, data: EvaluationData, progress: Progress) -> ExportOutcome:
+    import onnx
+
+    outputs = check_forward(model, batch=config.trace_batch)
+    names = _output_names(len(outputs))
+    example = torch.from_numpy(np.resize(data.x, (config.trace_batch, *data.x.shape[1:])).astype(np.float32))
+    with progress.task("export", total=3) as task, staged_file(output) as staged:
+        _export_to(model, example, names, config.opset, staged)
+        task.advance(1, status="checking")
+        try:
+            onnx.checker.check_model(str(staged), full_check=True)
+        except Exception as error:
+            raise CheckFailed(f"the exported model fails the ONNX checker: {str(error).splitlines()[0][:200]}") from error
+        task.advance(1, status="parity")
+
+        onnx_predictor = OnnxRuntimePredictor(staged)
+        torch_predictor = TorchPredictor(model.module)
+        reference = predict_all(torch_predictor, data.x, config.eval_batch)
+        candidate = predict_all(onnx_predictor, data.x, config.eval_batch)
+        differences = _max_abs_differences(reference, candidate, names)
+        single = _max_abs_differences(torch_predictor.predict(data.x[:1]), onnx_predictor.predict(data.x[:1]), names)
+        worst = {name: max(differences[name], single[name]) for name in names}
+        parity = {
+            "max_abs_diff": worst,
+            "tolerance": config.tolerance,
+            "batch_sizes_checked": sorted({1, min(config.eval_batch, len(data.x))}),
+            "samples": int(len(data.x)),
+            "data": data.description,
+            "passed": all(value <= config.tolerance for value in worst.values()),
+        }
+        if not parity["passed"]:
+            name, value = max(worst.items(), key=lambda item: item[1])
+            raise CheckFailed(
+                f"parity check failed: max |torch - onnx| on {name!r} is {value:.3g} > tolerance {config.tolerance:g}; "
+                "nothing was written (raise --tolerance only if that error is acceptable)"
+            )
+
+        metrics: dict[str, Any] = {"parity": parity}
+        if data.y is not None and len(names) == 2:
+            metrics["accuracy"] = {
+                "data": data.description,
+                "torch": classification_report(reference[0], reference[1], data.y),
+                "onnx": classification_report(candidate[0], candidate[1], data.y, reference_logits=reference[0]),
+            }
+        task.advance(1, status="done")
+        model_info = {
+            **model.origin,
+            "input_shape": list(model.sample_shape),
+            "parameters": count_parameters(model.module),
+            "macs": count_macs(model.module, model.sample_shape),
+            "opset": config.opset,
+            "inputs": [INPUT_NAME],
+            "outputs": names,
+        }
+        record = build_record(
+            kind="onnx", file=staged, final_name=output.name, model=model_info,
+            parent=Lineage(source=model.description, sha256=model.sha256),
+            pass_name=ExportConfig.pass_name, pass_config=config.model_dump(), metrics=metrics,
+        )
+        publish_artifact(staged, output, record)
+    return ExportOutcome(output, record, parity)

@@ -1,0 +1,97 @@
+"""The `train` pass: a model of the family (or a user factory) trained on MNIST-1D, written as a
+checkpoint with its metadata: test accuracy, confidence AUROC, data hash, library versions."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from mc.artifact import ArtifactRecord, Lineage, build_record, publish_artifact
+from mc.atomic import staged_file
+from mc.data.mnist1d import INPUT_SHAPE, load_mnist1d
+from mc.errors import InputError
+from mc.metrics import classification_report
+from mc.models.checkpoint import checkpoint_payload
+from mc.models.source import TorchModel, check_forward
+from mc.models.stats import count_macs, count_parameters
+from mc.passes._registry import register_pass
+from mc.progress import Progress
+from mc.runtimes._predictor import predict_all
+from mc.runtimes.torch_eager import TorchPredictor
+from mc.training.loop import LoopSettings, train_loop
+
+
+class TrainConfig(BaseModel):
+    pass_name: ClassVar[str] = "train"
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    epochs: int = Field(80, ge=1, le=10_000, description="maximum epochs; early stopping may end sooner")
+    batch_size: int = Field(64, ge=1)
+    learning_rate: float = Field(3e-3, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    patience: int = Field(15, ge=1, description="epochs without validation improvement before stopping")
+    confidence_weight: float = Field(0.5, ge=0, description="weight of the metacognitive (correctness) loss")
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    max_shift: int = Field(2, ge=0, description="random translation augmentation, in steps")
+    val_fraction: float = Field(0.1, gt=0, lt=0.5)
+    seed: int = 0
+
+
+@dataclass
+class TrainOutcome:
+    checkpoint: Path
+    record: ArtifactRecord
+
+
+@register_pass(TrainConfig)
+def run(config: TrainConfig, model: TorchModel, output: Path, progress: Progress) -> TrainOutcome:
+    if tuple(model.sample_shape) != INPUT_SHAPE:
+        raise InputError(
+            f"{model.display_name} takes input {model.sample_shape}, the built-in MNIST-1D data is {INPUT_SHAPE}; "
+            "train it on its own data outside mc, then bring it in as a factory or checkpoint"
+        )
+    outputs = check_forward(model)
+    if len(outputs) != 2:
+        raise InputError(f"{model.display_name} returns {len(outputs)} outputs; mc trains models that return (logits, confidence)")
+
+    data = load_mnist1d()
+    train_split, val_split = data.train_validation_split(config.val_fraction, config.seed)
+    settings = LoopSettings(
+        epochs=config.epochs, batch_size=config.batch_size, learning_rate=config.learning_rate,
+        weight_decay=config.weight_decay, patience=config.patience, confidence_weight=config.confidence_weight,
+        label_smoothing=config.label_smoothing, max_shift=config.max_shift, seed=config.seed,
+    )
+    loop = train_loop(model.module, train_split, val_split, settings, progress)
+
+    logits, confidence = predict_all(TorchPredictor(model.module), data.test.x)
+    test = classification_report(logits, confidence, data.test.y)
+    metrics: dict[str, Any] = {
+        "test": test,
+        "validation_accuracy": loop.best_val_accuracy,
+        "best_epoch": loop.best_epoch,
+        "epochs_run": loop.epochs_run,
+        "stopped_early": loop.stopped_early,
+        "train_seconds": round(loop.seconds, 2),
+        "threads": torch.get_num_threads(),  # float reduction order, hence exact weights, depend on it
+        "data": {"name": "mnist1d", "sha256": data.sha256, "train": len(train_split), "validation": len(val_split), "test": len(data.test)},
+        "history": [asdict(epoch) for epoch in loop.history],
+    }
+    model_info = {
+        **model.origin,
+        "input_shape": list(model.sample_shape),
+        "parameters": count_parameters(model.module),
+        "macs": count_macs(model.module, model.sample_shape),
+    }
+    with staged_file(output) as staged:
+        torch.save(checkpoint_payload(model.module, model.origin), staged)
+        record = build_record(
+            kind="torch-checkpoint", file=staged, final_name=output.name, model=model_info,
+            parent=Lineage(source=model.description, sha256=model.sha256),
+            pass_name=TrainConfig.pass_name, pass_config=config.model_dump(), metrics=metrics,
+        )
+        publish_artifact(staged, output, record)
+    return TrainOutcome(output, record)

@@ -1,0 +1,1 @@
+"""Runtime adapters: each turns an artifact into a Predictor with `predict(batch) -> outputs`."""

@@ -1,0 +1,1 @@
+"""Training models of the family on the built-in data."""
