@@ -1,0 +1,1 @@
+"""The `mc` command line: a thin Typer layer that parses, calls the engine and renders."""

@@ -1,0 +1,46 @@
+"""`mc doctor`: which backends this machine has, with versions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from mc_cli._console import out, write_json_result
+from mc_cli._errors import handles_errors
+
+
+@handles_errors
+def doctor(json_path: Path | None = typer.Option(None, "--json", help="Write the report as JSON here.")) -> None:
+    """Report Python, the CPU's ISA facts, and each backend: present or missing, with its version."""
+    from mc.doctor import environment_report
+
+    report = environment_report()
+    cpu = report["cpu"]
+    isa = ", ".join(f"{flag} {'yes' if on else 'no'}" for flag, on in cpu["isa"].items())
+    console = out()
+    console.print(f"python {report['python']}  |  {cpu['machine']} {cpu['model']}, {cpu['cores']} cores  |  {isa}")
+    table = Table(title="backends")
+    for column in ("library", "status", "version", "used for", "to install"):
+        table.add_column(column)
+    for backend in report["backends"]:
+        if backend["present"]:
+            status = "[green]present[/]"
+        elif backend["problem"]:
+            status = f"[red]broken[/] ({backend['problem']})"
+        else:
+            status = "[yellow]missing[/]"
+        table.add_row(backend["name"], status, backend["version"] or "", backend["purpose"], "" if backend["present"] else backend["install"])
+    console.print(table)
+    cuda = report["cuda"]
+    console.print(
+        "CUDA: " + (f"[green]available[/] ({cuda['device']}, {cuda['count']} device(s))" if cuda["available"]
+                    else f"[yellow]not available[/] (torch CUDA build: {cuda.get('torch_cuda_build') or 'none, CPU build'})")
+    )
+    console.print("ONNX Runtime providers: " + ", ".join(report["onnxruntime_providers"]))
+    write_json_result(json_path, report)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("doctor")(doctor)

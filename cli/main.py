@@ -1,0 +1,57 @@
+"""The `mc` entry point: the root Typer app and its subcommands, one module per command group."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from mc_cli import doctor, evaluate, export, models, planned, train
+from mc_cli._console import CliState, set_state
+
+app = typer.Typer(
+    name="mc",
+    help="Model compression for small consciousness models on edge targets.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+@app.callback()
+def root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors and results files."),
+) -> None:
+    """mc: export, quantize, prune, distill, compile and bench small models for edge targets.
+
+    Exit codes: 0 success, 1 a gate or check failed, 2 usage or input error, 3 a bug in mc.
+    """
+    set_state(CliState(debug=debug, quiet=quiet))
+
+
+for module in (train, export, evaluate, models, doctor, planned):
+    module.register(app)
+
+GLOBAL_FLAGS = ("--debug", "--quiet", "-q")
+
+
+def hoist_global_flags(argv: list[str]) -> list[str]:
+    """Let `mc export x --debug` work like `mc --debug export x`: move global flags to the front."""
+    if "--" in argv:
+        cut = argv.index("--")
+        head, tail = argv[:cut], argv[cut:]
+    else:
+        head, tail = argv, []
+    flags = [arg for arg in head if arg in GLOBAL_FLAGS]
+    rest = [arg for arg in head if arg not in GLOBAL_FLAGS]
+    return flags + rest + tail
+
+
+def main() -> None:
+    app(args=hoist_global_flags(sys.argv[1:]), prog_name="mc")
+
+
+if __name__ == "__main__":
+    main()

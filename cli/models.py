@@ -1,0 +1,37 @@
+"""`mc models`: the built-in model family and its checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from mc_cli._console import out, write_json_result
+from mc_cli._errors import handles_errors
+
+
+@handles_errors
+def models(json_path: Path | None = typer.Option(None, "--json", help="Write the table as JSON here.")) -> None:
+    """List the model family: parameters, MACs per sample, checkpoint and its test accuracy."""
+    from mc.models.catalog import model_catalog
+
+    rows = model_catalog()
+    table = Table(title="mc model family (input: MNIST-1D, 1x40)")
+    table.add_column("model", no_wrap=True)
+    for column in ("params", "MACs", "test acc", "conf. AUROC"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("checkpoint")
+    for row in rows:
+        accuracy = "" if row["test_accuracy"] is None else f"{row['test_accuracy']:.1%}"
+        auroc = "" if row["confidence_auroc"] is None else f"{row['confidence_auroc']:.3f}"
+        checkpoint = (row["checkpoint_kind"] or "[dim]none[/dim]").replace(" checkpoint", "")
+        table.add_row(row["name"], f"{row['parameters']:,}", f"{row['macs']:,}", accuracy, auroc, checkpoint)
+    out().print(table)
+    if any(row["checkpoint"] is None for row in rows):
+        out().print("[dim]a model with no checkpoint gets one with `mc train NAME`[/dim]")
+    write_json_result(json_path, rows)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("models")(models)
