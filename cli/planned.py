@@ -15,7 +15,6 @@ PLANNED = {
     "bench": ("Bench variants in the real-time meta pipeline under a target profile.", 5),
     "run": ("Run a recipe end to end: variants, bench, report.", 6),
     "report": ("Render and compare reports (CI regression gate).", 6),
-    "targets": ("List the hardware target profiles.", 5),
 }
 
 
