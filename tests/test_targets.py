@@ -29,7 +29,7 @@ def test_unknown_target_and_bad_profile(tmp_path):
     with pytest.raises(InputError, match="did you mean 'pi5'"):
         load_target("pi-5")
     bad = tmp_path / "mine.yaml"
-    bad.write_text((load_target("pi5").source and open(load_target("pi5").source).read()).replace("threads: 4", "threads: 4\nthreadz: 2"))
+    bad.write_text(open(load_target("pi5").source).read().replace("threads: 4", "threads: 4\nthreadz: 2"))
     with pytest.raises(InputError, match="threadz"):
         load_target(str(bad))
 

@@ -1,0 +1,1 @@
+"""Benchmarking: scenarios, subprocess runner, roofline estimates, result schema."""

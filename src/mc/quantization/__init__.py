@@ -1,0 +1,1 @@
+"""ONNX Runtime and torch quantization: schemes, calibration, per-op precision, the auto search."""
