@@ -48,8 +48,9 @@ def handles_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def build_config(config_type: type, **values: Any) -> Any:
-    """A pass config from CLI options; a value out of range names its option (`--val-fraction: ...`)."""
+def build_config(config_type: type, options: dict[str, str] | None = None, **values: Any) -> Any:
+    """A pass config from CLI options; a value out of range names its option (`--val-fraction: ...`).
+    `options` maps config fields to the CLI options that set them where the names differ."""
     from pydantic import ValidationError
 
     from mc.errors import InputError
@@ -58,5 +59,6 @@ def build_config(config_type: type, **values: Any) -> Any:
         return config_type(**values)
     except ValidationError as error:
         first = error.errors()[0]
-        option = "--" + str(first["loc"][0]).replace("_", "-")
+        field = str(first["loc"][0])
+        option = (options or {}).get(field, "--" + field.replace("_", "-"))
         raise InputError(f"{option}: {first['msg']} (got {first.get('input')!r})") from None

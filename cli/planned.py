@@ -8,7 +8,6 @@ from mc.errors import NotBuiltYet
 from mc_cli._errors import handles_errors
 
 PLANNED = {
-    "quantize": ("Quantize an ONNX model: static, dynamic, fp16, or an accuracy-aware auto search.", 3),
     "prune": ("Structured or unstructured pruning with fine-tuning.", 4),
     "distill": ("Knowledge distillation of a teacher into a smaller student.", 4),
     "compile": ("Compile for a GPU backend (TensorRT, torch.compile).", 7),

@@ -93,3 +93,18 @@ def test_eval_scores_torch_and_onnx_alike(mc, tmp_path):
     assert onnx_metrics["accuracy"] == pytest.approx(torch_metrics["accuracy"], abs=0.002)
     assert onnx_metrics["top1_agreement"] >= 0.998
     assert onnx_metrics["confidence_auroc"] == pytest.approx(torch_metrics["confidence_auroc"], abs=0.01)
+
+
+def test_exported_graph_is_tidy_for_downstream_tools(tmp_path):
+    """No value_info shadowing initializers (ORT's quantize_dynamic chokes on them), no stack traces."""
+    from onnxruntime.quantization import quantize_dynamic
+
+    torch.manual_seed(0)
+    model = untrained_zoo_model("mobile-small")
+    path = tmp_path / "small.onnx"
+    run_pass(ExportConfig(), model, path, evaluation_data(model.sample_shape), SilentProgress())
+    graph = onnx.load(str(path)).graph
+    assert not {value.name for value in graph.value_info} & {init.name for init in graph.initializer}
+    assert not any(prop.key.endswith("stack_trace") for node in graph.node for prop in node.metadata_props)
+    assert any(prop.key.endswith("name_scopes") for node in graph.node for prop in node.metadata_props)
+    quantize_dynamic(str(path), str(tmp_path / "dynamic.onnx"))  # raw export, ORT defaults: must not raise

@@ -35,11 +35,26 @@ def config_from_dict(entry, values: dict[str, Any]) -> Any:
 
 def checkpoint_payload(model: nn.Module, origin: dict[str, Any]) -> dict[str, Any]:
     """The dict saved to disk. `origin` is {"model": zoo name, "config": {...}} or {"factory": spec, ...}."""
+    state = model.state_dict()
     return {
         "format": CHECKPOINT_FORMAT,
         **origin,
-        "state_dict": {key: value.detach().cpu() for key, value in model.state_dict().items()},
+        # Quantized modules also store dtypes and packed-parameter tuples: only tensors are detached.
+        "state_dict": {
+            key: value.detach().cpu() if isinstance(value, torch.Tensor) else value for key, value in state.items()
+        },
+        # Per-module format versions, which quantized modules need to read their own state back.
+        "state_dict_metadata": {key: dict(value) for key, value in getattr(state, "_metadata", {}).items()},
     }
+
+
+def state_dict_of(payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload's state dict with its per-module versions restored, ready for load_state_dict."""
+    from collections import OrderedDict
+
+    state = OrderedDict(payload["state_dict"])
+    state._metadata = OrderedDict(payload.get("state_dict_metadata", {}))  # type: ignore[attr-defined]
+    return state
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from torch import nn
 from mc.errors import InputError
 from mc.hashing import sha256_file
 from mc.models._registry import get_model_entry
-from mc.models.checkpoint import config_from_dict, config_to_dict, read_checkpoint
+from mc.models.checkpoint import config_from_dict, config_to_dict, read_checkpoint, state_dict_of
 from mc.paths import trained_checkpoint_path
 
 SHIPPED_CHECKPOINTS = Path(__file__).parent / "checkpoints"
@@ -139,8 +139,13 @@ def _from_checkpoint(path: Path, description: str) -> TorchModel:
         sample_shape = tuple(payload.get("input_shape") or DEFAULT_SAMPLE_SHAPE)
     else:
         raise InputError(f"{path}: the checkpoint names neither a zoo model nor a factory; retrain it with `mc train`")
+    if "quantization" in payload:  # a torch-quantized checkpoint: rebuild the quantized modules first
+        from mc.quantization.torch_dynamic import apply_torch_dynamic
+
+        module = apply_torch_dynamic(module.eval(), tuple(payload["quantization"]["op_types"]))
+        origin["quantization"] = payload["quantization"]
     try:
-        module.load_state_dict(payload["state_dict"])
+        module.load_state_dict(state_dict_of(payload))
     except RuntimeError as error:
         first = str(error).strip().splitlines()
         detail = first[1].strip() if len(first) > 1 else first[0]

@@ -100,6 +100,27 @@ def _root_cause(error: BaseException) -> str:
     return f"{type(error).__name__}: {first[:240]}"
 
 
+def _tidy_exported_graph(path: Path) -> None:
+    """Two fixes to what the dynamo exporter writes:
+    - a Python stack trace per node: on small models a fifth of the file, and it leaks local source
+      paths (the module name scopes, which name nodes in reports, stay);
+    - value_info entries for initializers: redundant, and stale once a tool rewrites a weight in
+      place (ONNX Runtime's quantize_dynamic transposes Gemm weights and then fails shape inference).
+    """
+    import onnx
+
+    model = onnx.load(str(path))
+    for node in model.graph.node:
+        kept = [prop for prop in node.metadata_props if not prop.key.endswith("stack_trace")]
+        del node.metadata_props[:]
+        node.metadata_props.extend(kept)
+    initializers = {initializer.name for initializer in model.graph.initializer}
+    value_info = [value for value in model.graph.value_info if value.name not in initializers]
+    del model.graph.value_info[:]
+    model.graph.value_info.extend(value_info)
+    onnx.save(model, str(path))
+
+
 def _max_abs_differences(reference: list[np.ndarray], candidate: list[np.ndarray], names: list[str]) -> dict[str, float]:
     return {
         name: float(np.max(np.abs(ref.astype(np.float64) - got.astype(np.float64)))) if ref.size else 0.0
@@ -116,6 +137,7 @@ def run(config: ExportConfig, model: TorchModel, output: Path, data: EvaluationD
     example = torch.from_numpy(np.resize(data.x, (config.trace_batch, *data.x.shape[1:])).astype(np.float32))
     with progress.task("export", total=3) as task, staged_file(output) as staged:
         _export_to(model, example, names, config.opset, staged)
+        _tidy_exported_graph(staged)
         task.advance(1, status="checking")
         try:
             onnx.checker.check_model(str(staged), full_check=True)

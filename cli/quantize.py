@@ -1,0 +1,249 @@
+"""`mc quantize MODEL --mode dynamic|static|fp16|auto`: int8 and fp16 over ONNX Runtime, or
+PyTorch-native dynamic int8 with `--backend torch`."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from mc_cli._console import RichProgress, err, out, write_json_result
+from mc_cli._errors import build_config, handles_errors
+from mc_cli.evaluate import format_metrics
+
+
+STATIC_OPTIONS = {"calibration_method": "--method", "format": "--format", "op_types": "--op-types", "exclude_nodes": "--exclude-nodes"}
+
+
+class Mode(str, Enum):
+    dynamic = "dynamic"
+    static = "static"
+    fp16 = "fp16"
+    auto = "auto"
+
+
+def _split(text: str | None) -> tuple[str, ...] | None:
+    return tuple(part.strip() for part in text.split(",") if part.strip()) if text else None
+
+
+def _default_output(model: str, mode: str, backend: str) -> Path:
+    suffix = ".pt" if backend == "torch" else ".onnx"
+    if model.endswith(".onnx"):
+        source = Path(model)
+        return source.with_name(f"{source.stem}.{mode}{suffix}")
+    name = Path(model.split(":")[-1]).stem if (":" in model or model.endswith((".pt", ".pth"))) else model
+    return Path("out") / f"{name}.{mode}{suffix}"
+
+
+def _print_precision(table: dict, show_nodes: bool) -> None:
+    summary = Table(title="what was quantized")
+    for column in ("op type", "int8", "fp16", "int8 weights only", "fp32"):
+        summary.add_column(column, justify="left" if column == "op type" else "right")
+    for op, counts in table["summary"].items():
+        summary.add_row(op, *(str(counts.get(key, 0)) for key in ("int8", "fp16", "int8 weights, fp32 compute", "fp32")))
+    out().print(summary)
+    if show_nodes:
+        nodes = Table(title="per node")
+        for column in ("node", "module", "op", "precision", "kernel"):
+            nodes.add_column(column)
+        for row in table["nodes"]:
+            nodes.add_row(row["node"], row["module"], row["op_type"], row["precision"], row["kernel"])
+        out().print(nodes)
+
+
+def _print_candidates(rows: list[dict]) -> None:
+    table = Table(title="auto search: every candidate (speed vs fp32, interleaved; judged on the selection data)")
+    for column in ("candidate", "speed", "accuracy", "agree", "AUROC", "KiB", "verdict"):
+        table.add_column(column, justify="left" if column in ("candidate", "verdict") else "right")
+    for row in rows:
+        speed = "" if row["ratio_to_fp32"] is None else f"{1 / row['ratio_to_fp32']:.2f}x"
+        fmt = lambda v, spec: "" if v is None else format(v, spec)  # noqa: E731
+        table.add_row(row["short_label"], speed, fmt(row["accuracy"], ".2%"), fmt(row["top1_agreement"], ".1%"),
+                      fmt(row["confidence_auroc"], ".3f"), f"{row['size_bytes'] / 1024:.0f}", row["error"] or row["reason"])
+    out().print(table)
+
+
+@handles_errors
+def quantize(
+    model: str = typer.Argument(..., help="An .onnx file, or a zoo name / checkpoint / factory (exported first)."),
+    mode: Mode = typer.Option(Mode.static, help="dynamic, static (calibrated), fp16, or auto (measured search)."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Output path [default: <input>.<mode>.onnx]."),
+    target: str = typer.Option("x86-cpu", help="Target profile: its int8 preset and thread count (or a .yaml)."),
+    backend: str = typer.Option("onnxruntime", help="onnxruntime, or torch (dynamic int8 of Linear/LSTM/GRU in PyTorch)."),
+    calibration: Path | None = typer.Option(None, help="Calibration data (.npz/.npy/folder) [default: 512 MNIST-1D training samples]."),
+    calibration_samples: int = typer.Option(256, help="How many calibration samples to use."),
+    method: str | None = typer.Option(None, help="Calibration method: minmax, entropy, percentile [default: minmax]."),
+    quant_format: str | None = typer.Option(None, "--format", help="qdq or qoperator [default: the target's]."),
+    activation_type: str | None = typer.Option(None, help="int8 or uint8 activations [default: the target's]."),
+    weight_type: str | None = typer.Option(None, help="int8 or uint8 weights [default: the target's]."),
+    per_channel: bool | None = typer.Option(None, "--per-channel/--per-tensor", help="Weight scales per output channel [default: the target's]."),
+    reduce_range: bool | None = typer.Option(None, "--reduce-range/--full-range", help="7-bit weights, for x86 without VNNI [default: the target's]."),
+    op_types: str | None = typer.Option(None, help="Op types to quantize, comma-separated (e.g. Conv,MatMul)."),
+    exclude_nodes: str | None = typer.Option(None, help="Node names to keep in fp32, comma-separated."),
+    preprocess: bool = typer.Option(True, "--preprocess/--no-preprocess", help="ORT's quant_pre_process first."),
+    max_accuracy_drop: float = typer.Option(0.5, help="auto: largest accuracy drop allowed, in points."),
+    min_agreement: float = typer.Option(0.99, help="auto: smallest top-1 agreement with fp32 allowed."),
+    threads: int | None = typer.Option(None, help="Threads for timing and scoring [default: the target's, capped at this host's cores]."),
+    data: Path | None = typer.Option(None, help="Labelled held-out data (.npz with x, y) [default: MNIST-1D test set]."),
+    show_nodes: bool = typer.Option(False, "--nodes", help="Print the per-node precision table too."),
+    json_path: Path | None = typer.Option(None, "--json", help="Write the result as JSON here."),
+) -> None:
+    """Quantize MODEL and report what was quantized and what it cost (size, accuracy vs fp32)."""
+    from mc.data.evaluation import evaluation_data
+    from mc.errors import InputError
+    from mc.targets import load_target
+
+    profile = load_target(target)
+    threads = threads or profile.host_threads()
+    destination = output or _default_output(model, mode.value, backend)
+    if backend not in ("onnxruntime", "torch"):
+        raise InputError(f"--backend {backend!r}: use onnxruntime or torch")
+    if backend == "torch":
+        _quantize_torch(model, mode, destination, data, json_path)
+        return
+    if destination.suffix != ".onnx":
+        raise InputError(f"-o {destination}: the output must end in .onnx")
+
+    onnx_model = _onnx_source(model, destination)
+    evaluation = evaluation_data(onnx_model.sample_shape, data)
+    samples = _calibration(calibration, onnx_model.sample_shape)
+    progress = RichProgress()
+    if mode is Mode.auto:
+        outcome = _auto(onnx_model, profile, samples, calibration_samples, threads, destination, evaluation, progress,
+                        dict(calibration_method=method, format=quant_format, activation_type=activation_type,
+                             weight_type=weight_type, per_channel=per_channel, reduce_range=reduce_range),
+                        max_accuracy_drop, min_agreement, data)
+    else:
+        config = _plan(mode, profile, method, quant_format, activation_type, weight_type, per_channel, reduce_range,
+                       _split(op_types), _split(exclude_nodes) or (), preprocess, calibration_samples)
+        from mc.passes import run_pass
+
+        out().print(f"quantizing {onnx_model.path}: {config.label()} (target {profile.name}, {threads} thread(s))")
+        outcome = run_pass(config, onnx_model, destination, samples, evaluation, threads, progress)
+    for warning in outcome.warnings:
+        err().print(f"[yellow]warning:[/] {warning}")
+    metrics = outcome.record.metrics
+    _print_precision(outcome.precision, show_nodes)
+    out().print(f"quantized: {metrics['precision_summary']}  (pre-processing: {metrics.get('preprocess', 'n/a')})")
+    accuracy = metrics["accuracy"]
+    if "accuracy" in accuracy["quantized"]:
+        out().print(f"fp32:      {format_metrics(accuracy['fp32'])}   [{accuracy['data']}]")
+        out().print(f"quantized: {format_metrics(accuracy['quantized'])}")
+    else:
+        out().print(f"max |fp32 - quantized| {accuracy['quantized']['max_abs_diff']:.3g} on {accuracy['data']}")
+    size = metrics["size"]
+    out().print(f"wrote {destination}: {size['bytes'] / 1024:.0f} KiB ({size['ratio']:.2f}x fp32) and {destination}.json")
+    write_json_result(json_path, outcome.record.to_json())
+
+
+def _onnx_source(model: str, destination: Path):
+    """An .onnx file as it is; a torch model is exported (and verified) first, beside the output."""
+    from mc.onnx_file import load_onnx_model
+
+    if model.endswith(".onnx"):
+        return load_onnx_model(Path(model))
+    from mc.data.evaluation import evaluation_data
+    from mc.models.source import load_torch_model
+    from mc.passes import run_pass
+    from mc.passes.export import ExportConfig
+
+    source = load_torch_model(model)
+    fp32_path = destination.with_name(destination.stem.rsplit(".", 1)[0] + ".fp32.onnx")
+    out().print(f"exporting {source.description} -> {fp32_path} (the fp32 reference)")
+    run_pass(ExportConfig(), source, fp32_path, evaluation_data(source.sample_shape), RichProgress())
+    return load_onnx_model(fp32_path)
+
+
+def _calibration(path: Path | None, sample_shape: tuple[int, ...]):
+    from mc.data.mnist1d import INPUT_SHAPE
+    from mc.data.samples import load_samples
+
+    if path is not None:
+        return load_samples(path, sample_shape).x
+    if tuple(sample_shape) == INPUT_SHAPE:
+        from mc.data.calibration import make_calibration_set
+
+        return make_calibration_set(512, seed=0)[0]  # byte-identical to calibration_data/mnist1d-train-512.npz
+    return None
+
+
+def _plan(mode, profile, method, quant_format, activation_type, weight_type, per_channel, reduce_range, op_types, exclude, preprocess, samples):
+    from mc.quantization.presets import static_preset_values
+    from mc.quantization.scheme import DynamicStep, Float16Step, QuantizeConfig, StaticStep
+
+    if mode is Mode.static:
+        values = static_preset_values(profile, calibration_method=method, format=quant_format, activation_type=activation_type,
+                                      weight_type=weight_type, per_channel=per_channel, reduce_range=reduce_range)
+        step = build_config(StaticStep, STATIC_OPTIONS, **values, op_types=op_types, exclude_nodes=exclude)
+    elif mode is Mode.dynamic:
+        preset = profile.quantization
+        values = {"weight_type": weight_type or preset.weight_type, "per_channel": bool(per_channel),
+                  "reduce_range": preset.reduce_range if reduce_range is None else reduce_range, "exclude_nodes": exclude}
+        if op_types:
+            values["op_types"] = op_types
+        step = build_config(DynamicStep, STATIC_OPTIONS, **values)
+    else:
+        step = Float16Step()
+    return build_config(QuantizeConfig, steps=(step,), preprocess=preprocess, calibration_samples=samples)
+
+
+def _auto(onnx_model, profile, samples, calibration_samples, threads, destination, evaluation, progress, overrides,
+          max_accuracy_drop, min_agreement, data):
+    import tempfile
+
+    from mc.data.mnist1d import INPUT_SHAPE, load_mnist1d
+    from mc.passes import run_pass
+    from mc.passes.quantize import keep_float
+    from mc.quantization.presets import static_preset_values
+    from mc.quantization.scheme import StaticStep
+    from mc.quantization.search import SearchBudget, search
+
+    budget = build_config(SearchBudget, max_accuracy_drop=max_accuracy_drop, min_agreement=min_agreement)
+    preset = build_config(StaticStep, STATIC_OPTIONS, **static_preset_values(profile, **overrides))
+    if data is None and tuple(onnx_model.sample_shape) == INPUT_SHAPE:
+        _, validation = load_mnist1d().train_validation_split(0.1, seed=0)
+        selection_x, selection_y, selection = validation.x, validation.y, "MNIST-1D validation split (seed 0)"
+    else:
+        selection_x, selection_y, selection = evaluation.x, evaluation.y, evaluation.description
+    out().print(f"auto search on {onnx_model.path}: target {profile.name}, {threads} thread(s), budget: accuracy drop "
+                f"<= {budget.max_accuracy_drop} pt, agreement >= {budget.min_agreement:.0%}, AUROC drop <= {budget.max_auroc_drop}; "
+                f"judged on {selection}, final figures on {evaluation.description}")
+    with tempfile.TemporaryDirectory(prefix="mc-auto-") as workdir:
+        result = search(onnx_model.path, preset, samples[:calibration_samples] if samples is not None else None,
+                        selection_x, selection_y, threads, budget, progress, Path(workdir))
+        _print_candidates(result.table())
+        out().print(f"[bold]{result.verdict}[/]")
+        search_metrics = {"search": {"verdict": result.verdict, "selection_data": selection, "threads": threads,
+                                     "target": profile.name, "budget": budget.model_dump(mode="json"),
+                                     "candidates": result.table(), "sensitivity": result.sensitivity}}
+        if result.best.config is None:
+            return keep_float(onnx_model, destination, evaluation, threads, search_metrics)
+        return run_pass(result.best.config, onnx_model, destination, samples, evaluation, threads, progress, search_metrics)
+
+
+def _quantize_torch(model: str, mode: Mode, destination: Path, data: Path | None, json_path: Path | None) -> None:
+    from mc.data.evaluation import evaluation_data
+    from mc.errors import InputError
+    from mc.models.source import load_torch_model
+    from mc.passes import run_pass
+    from mc.passes.torch_quantize import TorchDynamicQuantizeConfig
+
+    if mode is not Mode.dynamic:
+        raise InputError(f"--backend torch supports --mode dynamic only (got {mode.value}); use ONNX Runtime for {mode.value}")
+    if destination.suffix not in (".pt", ".pth"):
+        raise InputError(f"-o {destination}: a torch checkpoint path must end in .pt")
+    source = load_torch_model(model)
+    outcome = run_pass(TorchDynamicQuantizeConfig(), source, destination, evaluation_data(source.sample_shape, data), RichProgress())
+    metrics = outcome.record.metrics
+    out().print(f"quantized modules (torch dynamic int8): {metrics['quantized_modules']}")
+    if "accuracy" in metrics:
+        out().print(f"fp32:      {format_metrics(metrics['accuracy']['fp32'])}")
+        out().print(f"quantized: {format_metrics(metrics['accuracy']['quantized'])}")
+    out().print(f"wrote {destination}: state {metrics['size']['state_bytes'] / 1024:.0f} KiB ({metrics['size']['ratio']:.2f}x fp32) and {destination}.json")
+    write_json_result(json_path, outcome.record.to_json())
+
+
+def register(app: typer.Typer) -> None:
+    app.command("quantize")(quantize)
