@@ -89,33 +89,45 @@ class GlobalWorkspace(AttentionLayer):
 
 class CompactMemory(nn.Module):
     """A small learned key/value memory read by attention with the pooled workspace state as query:
-    the compact long-term store the seed's CompactMemorySystem stands for."""
+    the compact long-term store the seed's CompactMemorySystem stands for.
+
+    Keys and values are the weights of two bias-free linear maps (scores = keys(q), read =
+    values(softmax(scores))): the same arithmetic as matmuls against raw parameters, but in a form
+    that dependency-graph pruners and quantizers recognise as weights.
+    """
 
     def __init__(self, dim: int, num_entries: int):
         super().__init__()
-        self.keys = nn.Parameter(torch.randn(num_entries, dim) * 0.02)
-        self.values = nn.Parameter(torch.randn(num_entries, dim) * 0.02)
         self.query = nn.Linear(dim, dim)
+        self.keys = nn.Linear(dim, num_entries, bias=False)
+        self.values = nn.Linear(num_entries, dim, bias=False)
+        for weight in (self.keys.weight, self.values.weight):
+            nn.init.normal_(weight, std=0.02)
         self.norm = nn.LayerNorm(dim)
 
     def forward(self, state: torch.Tensor) -> torch.Tensor:
-        scores = torch.matmul(self.query(state), self.keys.t()) / math.sqrt(state.shape[-1])
-        recalled = torch.matmul(torch.softmax(scores, dim=-1), self.values)
-        return self.norm(state + recalled)
+        query = self.query(state)
+        scores = self.keys(query) / math.sqrt(query.shape[-1])
+        return self.norm(state + self.values(torch.softmax(scores, dim=-1)))
 
 
 class ConfidenceHead(nn.Module):
     """The metacognitive head: predicts the probability that the task head's answer is right.
 
-    It reads the internal state and the answer's class distribution through a gradient stop, so
-    training it to predict correctness never bends the features the task head relies on.
+    It reads the internal state and the answer's class distribution through a gradient stop while
+    training, so learning to predict correctness never bends the features the task head relies on.
+    Its first layer is two linear maps summed (one over the state, one over the answer), which is a
+    linear map over their concatenation, written so pruners see the state's width coupling alone.
     """
 
     def __init__(self, state_dim: int, num_classes: int, hidden: int):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(state_dim + num_classes, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+        self.from_state = nn.Linear(state_dim, hidden)
+        self.from_answer = nn.Linear(num_classes, hidden, bias=False)
+        self.out = nn.Linear(hidden, 1)
 
     def forward(self, state: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-        probs = torch.softmax(logits.detach(), dim=-1)
-        features = torch.cat([state.detach(), probs], dim=-1)
-        return torch.sigmoid(self.net(features)).squeeze(-1)
+        if self.training:  # the gradient stop only matters when learning; in eval mode the graph stays
+            state, logits = state.detach(), logits.detach()  # whole, so pruners can trace state -> head
+        hidden = torch.relu(self.from_state(state) + self.from_answer(torch.softmax(logits, dim=-1)))
+        return torch.sigmoid(self.out(hidden)).squeeze(-1)

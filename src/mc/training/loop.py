@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -53,14 +54,20 @@ class LoopResult:
     history: list[EpochRecord] = field(default_factory=list)
 
 
-def _losses(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, settings: LoopSettings
-) -> tuple[torch.Tensor, torch.Tensor]:
-    logits, confidence = model(x)
-    task = F.cross_entropy(logits, y, label_smoothing=settings.label_smoothing)
-    correct = (logits.argmax(dim=-1) == y).float()
-    meta = F.binary_cross_entropy(confidence.clamp(1e-6, 1 - 1e-6), correct)
-    return task + settings.confidence_weight * meta, logits
+LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+def task_and_meta_loss(confidence_weight: float, label_smoothing: float = 0.0) -> LossFn:
+    """Cross-entropy on the task plus BCE teaching the confidence head to predict correctness."""
+
+    def loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits, confidence = model(x)
+        task = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+        correct = (logits.argmax(dim=-1) == y).float()
+        meta = F.binary_cross_entropy(confidence.clamp(1e-6, 1 - 1e-6), correct)
+        return task + confidence_weight * meta, logits
+
+    return loss
 
 
 def _shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
@@ -75,17 +82,19 @@ def _shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch
     return gathered * valid.unsqueeze(1)
 
 
-def evaluate_loss(model: nn.Module, split: LabelledSplit, settings: LoopSettings) -> tuple[float, float]:
+def evaluate_loss(model: nn.Module, split: LabelledSplit, loss_fn: LossFn) -> tuple[float, float]:
     model.eval()
     with torch.no_grad():
         x, y = torch.from_numpy(split.x), torch.from_numpy(split.y)
-        loss, logits = _losses(model, x, y, settings)
+        loss, logits = loss_fn(model, x, y)
     return float(loss), float((logits.argmax(-1) == y).float().mean())
 
 
 def train_loop(
-    model: nn.Module, train: LabelledSplit, val: LabelledSplit, settings: LoopSettings, progress: Progress
+    model: nn.Module, train: LabelledSplit, val: LabelledSplit, settings: LoopSettings, progress: Progress,
+    loss_fn: LossFn | None = None, description: str = "training",
 ) -> LoopResult:
+    loss_fn = loss_fn or task_and_meta_loss(settings.confidence_weight, settings.label_smoothing)
     torch.manual_seed(settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
@@ -103,7 +112,7 @@ def train_loop(
     best_epoch, stale, history = 0, 0, []
     started = time.perf_counter()
     stopped_early = False
-    with progress.task("training", total=settings.epochs) as task:
+    with progress.task(description, total=settings.epochs) as task:
         for epoch in range(1, settings.epochs + 1):
             model.train()
             order = torch.randperm(len(train), generator=generator)
@@ -111,14 +120,14 @@ def train_loop(
             for start in range(0, len(train), settings.batch_size):
                 batch = order[start : start + settings.batch_size]
                 x = _shift(x_train[batch], settings.max_shift, generator)
-                loss, _ = _losses(model, x, y_train[batch], settings)
+                loss, _ = loss_fn(model, x, y_train[batch])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 schedule.step()
                 running += loss.item() * len(batch)
                 seen += len(batch)
-            val_loss, val_accuracy = evaluate_loss(model, val, settings)
+            val_loss, val_accuracy = evaluate_loss(model, val, loss_fn)
             history.append(EpochRecord(epoch, running / seen, val_loss, val_accuracy, schedule.get_last_lr()[0]))
             if (val_accuracy, -val_loss) > (best[0], -best[1]):
                 best, best_epoch, stale = (val_accuracy, val_loss), epoch, 0
