@@ -59,6 +59,9 @@ def build_config(config_type: type, options: dict[str, str] | None = None, **val
         return config_type(**values)
     except ValidationError as error:
         first = error.errors()[0]
+        message = first["msg"].removeprefix("Value error, ")
+        if not first["loc"]:  # a rule across options (e.g. "exactly one of --amount or --target-speedup")
+            raise InputError(message) from None
         field = str(first["loc"][0])
         option = (options or {}).get(field, "--" + field.replace("_", "-"))
-        raise InputError(f"{option}: {first['msg']} (got {first.get('input')!r})") from None
+        raise InputError(f"{option}: {message} (got {first.get('input')!r})") from None

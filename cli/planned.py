@@ -8,8 +8,6 @@ from mc.errors import NotBuiltYet
 from mc_cli._errors import handles_errors
 
 PLANNED = {
-    "prune": ("Structured or unstructured pruning with fine-tuning.", 4),
-    "distill": ("Knowledge distillation of a teacher into a smaller student.", 4),
     "compile": ("Compile for a GPU backend (TensorRT, torch.compile).", 7),
     "bench": ("Bench variants in the real-time meta pipeline under a target profile.", 5),
     "run": ("Run a recipe end to end: variants, bench, report.", 6),

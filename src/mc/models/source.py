@@ -139,6 +139,11 @@ def _from_checkpoint(path: Path, description: str) -> TorchModel:
         sample_shape = tuple(payload.get("input_shape") or DEFAULT_SAMPLE_SHAPE)
     else:
         raise InputError(f"{path}: the checkpoint names neither a zoo model nor a factory; retrain it with `mc train`")
+    if "pruned" in payload:  # layers physically shrank: resize the fresh model to the saved shapes
+        from mc.models.resize import fit_to_state_dict
+
+        fit_to_state_dict(module, payload["state_dict"])
+        origin["pruned"] = payload["pruned"]
     if "quantization" in payload:  # a torch-quantized checkpoint: rebuild the quantized modules first
         from mc.quantization.torch_dynamic import apply_torch_dynamic
 

@@ -1,0 +1,128 @@
+"""The `distill` pass: a student learns from a teacher's softened answers and from its confidence.
+
+Loss = alpha * T^2 * KL(teacher_T || student_T) + (1 - alpha) * CE(student, labels)
+       + confidence weight * [BCE(student confidence, own correctness) + BCE(student confidence, teacher confidence)]
+The second confidence term distils the teacher's metacognition, not only its answers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch.nn import functional as F
+
+from mc.artifact import ArtifactRecord, Lineage, build_record, publish_artifact
+from mc.atomic import staged_file
+from mc.data.mnist1d import INPUT_SHAPE, load_mnist1d
+from mc.errors import InputError
+from mc.metrics import classification_report
+from mc.models._registry import get_model_entry
+from mc.models.checkpoint import checkpoint_payload, config_to_dict
+from mc.models.source import TorchModel, check_forward
+from mc.models.stats import count_macs, count_parameters
+from mc.passes._registry import register_pass
+from mc.progress import Progress
+from mc.runtimes._predictor import predict_all
+from mc.runtimes.torch_eager import TorchPredictor
+from mc.training.loop import LoopSettings, train_loop
+
+
+class DistillConfig(BaseModel):
+    pass_name: ClassVar[str] = "distill"
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    temperature: float = Field(4.0, gt=0)
+    alpha: float = Field(0.7, ge=0, le=1, description="weight of the teacher's soft targets against the labels")
+    confidence_weight: float = Field(0.5, ge=0)
+    epochs: int = Field(80, ge=1, le=10_000)
+    patience: int = Field(15, ge=1)
+    batch_size: int = Field(64, ge=1)
+    learning_rate: float = Field(3e-3, gt=0)
+    max_shift: int = Field(2, ge=0)
+    seed: int = 0
+
+
+@dataclass
+class DistillOutcome:
+    path: Path
+    record: ArtifactRecord
+
+
+def scaled_student(teacher: TorchModel, width_multiplier: float) -> TorchModel:
+    """The teacher's family at a fraction of its width (heads kept dividing the width)."""
+    if "model" not in teacher.origin or "pruned" in teacher.origin:
+        raise InputError("--width-mult needs a zoo teacher (name or its checkpoint); give --student NAME instead")
+    entry = get_model_entry(teacher.origin["model"])
+    config = entry.config_from_dict({k: tuple(v) if isinstance(v, list) else v for k, v in teacher.origin["config"].items()})
+    if not hasattr(config, "width"):
+        raise InputError(f"{entry.name} has no width to scale; give --student NAME instead")
+    heads = getattr(config, "attention_heads", 1)
+    width = max(heads, int(round(config.width * width_multiplier / heads)) * heads)
+    scaled = dataclasses.replace(config, width=width)
+    return TorchModel(entry.build(scaled).eval(), tuple(scaled.input_shape),
+                      {"model": entry.name, "config": config_to_dict(scaled)}, f"{entry.name} x{width_multiplier} (width {width})", trained=False)
+
+
+def _kd_loss(teacher: torch.nn.Module, config: DistillConfig):
+    t = config.temperature
+
+    def loss(student: torch.nn.Module, x: torch.Tensor, y: torch.Tensor):
+        with torch.no_grad():
+            teacher_logits, teacher_confidence = teacher(x)
+        logits, confidence = student(x)
+        soft = F.kl_div(F.log_softmax(logits / t, dim=-1), F.softmax(teacher_logits / t, dim=-1), reduction="batchmean") * t * t
+        hard = F.cross_entropy(logits, y)
+        correct = (logits.argmax(-1) == y).float()
+        clamped = confidence.clamp(1e-6, 1 - 1e-6)
+        meta = F.binary_cross_entropy(clamped, correct) + F.binary_cross_entropy(clamped, teacher_confidence.clamp(0, 1))
+        return config.alpha * soft + (1 - config.alpha) * hard + config.confidence_weight * meta, logits
+
+    return loss
+
+
+def _test_report(module: torch.nn.Module, reference_logits=None) -> dict[str, Any]:
+    test = load_mnist1d().test
+    logits, confidence = predict_all(TorchPredictor(module), test.x)
+    return classification_report(logits, confidence, test.y, reference_logits=reference_logits)
+
+
+@register_pass(DistillConfig)
+def run(config: DistillConfig, teacher: TorchModel, student: TorchModel, output: Path, progress: Progress) -> DistillOutcome:
+    for role, model in (("teacher", teacher), ("student", student)):
+        if tuple(model.sample_shape) != INPUT_SHAPE:
+            raise InputError(f"the {role} {model.display_name} takes {model.sample_shape}; distillation runs on MNIST-1D {INPUT_SHAPE}")
+    teacher_out, student_out = check_forward(teacher), check_forward(student)
+    if len(teacher_out) != 2 or len(student_out) != 2 or teacher_out[0].shape != student_out[0].shape:
+        raise InputError(f"the student's outputs {[tuple(o.shape) for o in student_out]} do not match the teacher's "
+                         f"{[tuple(o.shape) for o in teacher_out]}: both must return (logits, confidence) over the same classes")
+    teacher.module.eval()
+    data = load_mnist1d()
+    train, val = data.train_validation_split(0.1, config.seed)
+    settings = LoopSettings(epochs=config.epochs, batch_size=config.batch_size, learning_rate=config.learning_rate, weight_decay=0.01,
+                            patience=config.patience, confidence_weight=config.confidence_weight, label_smoothing=0.0,
+                            max_shift=config.max_shift, seed=config.seed)
+    loop = train_loop(student.module, train, val, settings, progress, loss_fn=_kd_loss(teacher.module, config), description="distilling")
+    teacher_logits = predict_all(TorchPredictor(teacher.module), data.test.x)[0]
+    metrics = {
+        "teacher": {"parameters": count_parameters(teacher.module), "macs": count_macs(teacher.module, teacher.sample_shape),
+                    "test": _test_report(teacher.module)},
+        "student": {"parameters": count_parameters(student.module), "macs": count_macs(student.module, student.sample_shape),
+                    "test": _test_report(student.module, teacher_logits)},
+        "best_epoch": loop.best_epoch, "epochs_run": loop.epochs_run, "train_seconds": round(loop.seconds, 2),
+        "history": [asdict(epoch) for epoch in loop.history],
+    }
+    with staged_file(output) as staged:
+        torch.save(checkpoint_payload(student.module, student.origin), staged)
+        record = build_record(
+            kind="torch-checkpoint", file=staged, final_name=output.name,
+            model={**student.origin, "input_shape": list(student.sample_shape), "parameters": metrics["student"]["parameters"]},
+            parent=Lineage(source=f"teacher {teacher.description}", sha256=teacher.sha256),
+            pass_name=DistillConfig.pass_name, pass_config=config.model_dump(mode="json"), metrics=metrics,
+        )
+        publish_artifact(staged, output, record)
+    return DistillOutcome(output, record)

@@ -1,0 +1,166 @@
+"""The `prune` pass: structured (layers shrink, measured speed) or unstructured (sparsity, storage),
+iterative with fine-tuning, saved as a checkpoint that reloads with no pruning library."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from mc.artifact import ArtifactRecord, Lineage, build_record, publish_artifact
+from mc.atomic import staged_file
+from mc.data.evaluation import evaluation_data
+from mc.data.mnist1d import INPUT_SHAPE, load_mnist1d
+from mc.errors import InputError
+from mc.metrics import classification_report
+from mc.models.checkpoint import checkpoint_payload
+from mc.models.source import TorchModel
+from mc.models.stats import count_macs, count_parameters
+from mc.passes._registry import register_pass
+from mc.progress import Progress, SilentProgress
+from mc.pruning import structured, unstructured
+from mc.runtimes._predictor import predict_all
+from mc.runtimes.torch_eager import TorchPredictor
+from mc.training.loop import LoopSettings, task_and_meta_loss, train_loop
+
+
+class PruneConfig(BaseModel):
+    pass_name: ClassVar[str] = "prune"
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    method: Literal["structured", "unstructured"] = "structured"
+    amount: float | None = Field(None, gt=0, lt=1, description="share of channels (structured) or weights (unstructured) to remove")
+    target_speedup: float | None = Field(None, gt=1, le=20, description="structured: prune until ORT latency improves this much")
+    steps: int = Field(1, ge=1, le=50, description="iterative schedule: prune in this many steps, fine-tuning after each")
+    finetune_epochs: int = Field(3, ge=0, le=1000)
+    importance: Literal["magnitude", "taylor"] = "magnitude"
+    global_pruning: bool = False
+    round_to: int = Field(8, ge=1, description="channel counts rounded to a multiple of this")
+    learning_rate: float = Field(1e-3, gt=0)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _one_goal(self) -> "PruneConfig":
+        if self.method == "unstructured" and self.target_speedup is not None:
+            raise ValueError("unstructured sparsity makes no model faster; --target-speedup needs --structured")
+        if (self.amount is None) == (self.target_speedup is None) and self.method == "structured":
+            raise ValueError("give exactly one of --amount or --target-speedup")
+        if self.method == "unstructured" and self.amount is None:
+            raise ValueError("unstructured pruning needs --amount")
+        return self
+
+
+@dataclass
+class PruneOutcome:
+    path: Path
+    record: ArtifactRecord
+
+
+def _test_report(module: torch.nn.Module) -> dict[str, Any]:
+    test = load_mnist1d().test
+    logits, confidence = predict_all(TorchPredictor(module), test.x)
+    return classification_report(logits, confidence, test.y)
+
+
+def _finetune(module, config: PruneConfig, progress: Progress, label: str) -> None:
+    if config.finetune_epochs == 0:
+        return
+    train, val = load_mnist1d().train_validation_split(0.1, config.seed)
+    settings = LoopSettings(epochs=config.finetune_epochs, batch_size=64, learning_rate=config.learning_rate, weight_decay=0.01,
+                            patience=config.finetune_epochs, confidence_weight=0.5, label_smoothing=0.0, max_shift=2, seed=config.seed)
+    train_loop(module, train, val, settings, progress, description=label)
+
+
+def _onnx_latency_ratio(reference: Path, module: torch.nn.Module, sample_shape, workdir: Path, index: int) -> float:
+    """Latency of the pruned model over the unpruned one, both in ORT fp32 on 1 thread, interleaved."""
+    from mc.passes.export import ExportConfig
+    from mc.passes.export import run as export
+    from mc.quantization.timing import interleaved_latency_ms
+
+    candidate = workdir / f"step{index}.onnx"
+    model = TorchModel(module, sample_shape, {}, "pruning step")
+    export(ExportConfig(), model, candidate, evaluation_data(sample_shape), SilentProgress())
+    sample = evaluation_data(sample_shape).x[:1]
+    times = interleaved_latency_ms({"reference": reference, "candidate": candidate}, sample, threads=1, rounds=7, calls=40)
+    return times["reference"] / times["candidate"]
+
+
+def _structured(config: PruneConfig, model: TorchModel, progress: Progress) -> dict[str, Any]:
+    module = model.module
+    torch.manual_seed(config.seed)
+    data = load_mnist1d()
+    loss_fn = task_and_meta_loss(0.5)
+    batches = [(torch.from_numpy(data.train.x[i : i + 64]), torch.from_numpy(data.train.y[i : i + 64])) for i in range(0, 512, 64)]
+    details: dict[str, Any] = {}
+    if config.amount is not None:
+        pruner = structured.build_pruner(module, model.sample_shape, config.amount, config.steps, config.importance,
+                                         config.global_pruning, config.round_to)
+        for step in range(config.steps):
+            if config.importance == "taylor":
+                structured.accumulate_taylor_gradients(module, batches, loss_fn)
+            pruner.step()
+            _finetune(module, config, progress, f"fine-tune {step + 1}/{config.steps}")
+        return details
+    # --target-speedup: small steps, each measured, until the latency ratio is reached.
+    from mc.passes.export import ExportConfig
+    from mc.passes.export import run as export
+
+    steps = 18
+    pruner = structured.build_pruner(module, model.sample_shape, 0.9, steps, config.importance, config.global_pruning, config.round_to)
+    trace = []
+    with tempfile.TemporaryDirectory(prefix="mc-prune-") as workdir:
+        reference = Path(workdir) / "reference.onnx"
+        export(ExportConfig(), TorchModel(module, model.sample_shape, {}, "unpruned"), reference, evaluation_data(model.sample_shape), SilentProgress())
+        with progress.task("pruning to target speed-up", total=steps) as task:
+            for step in range(steps):
+                if config.importance == "taylor":
+                    structured.accumulate_taylor_gradients(module, batches, loss_fn)
+                pruner.step()
+                ratio = _onnx_latency_ratio(reference, module, model.sample_shape, Path(workdir), step)
+                trace.append({"step": step + 1, "parameters": count_parameters(module), "speedup": round(ratio, 3)})
+                task.advance(1, status=f"{ratio:.2f}x")
+                if ratio >= config.target_speedup:  # type: ignore[operator]
+                    break
+    details["speedup_trace"] = trace
+    if trace[-1]["speedup"] < config.target_speedup:  # type: ignore[operator]
+        details["warning"] = f"reached only {trace[-1]['speedup']:.2f}x at 90% pruning"
+    _finetune(module, config, progress, "fine-tune")
+    return details
+
+
+@register_pass(PruneConfig)
+def run(config: PruneConfig, model: TorchModel, output: Path, progress: Progress) -> PruneOutcome:
+    if "model" not in model.origin or "quantization" in model.origin:
+        raise InputError(f"{model.description}: mc prunes float zoo models and their checkpoints (pruned ones included)")
+    if tuple(model.sample_shape) != INPUT_SHAPE:
+        raise InputError(f"{model.display_name} takes {model.sample_shape}; pruning fine-tunes on MNIST-1D {INPUT_SHAPE}")
+    module = model.module
+    before = {"parameters": count_parameters(module), "macs": count_macs(module, model.sample_shape), "test": _test_report(module)}
+    shapes_before = {name: tuple(p.shape) for name, p in module.named_parameters()}
+    if config.method == "structured":
+        details = _structured(config, model, progress)
+    else:
+        targets = unstructured.apply_global_magnitude(module, config.amount)  # type: ignore[arg-type]
+        _finetune(module, config, progress, "fine-tune (masks kept)")
+        unstructured.make_permanent(targets)
+        details = {"sparsity": unstructured.sparsity(module), "compressed_bytes": unstructured.compressed_bytes(module)}
+    module.eval()
+    after = {"parameters": count_parameters(module), "macs": count_macs(module, model.sample_shape), "test": _test_report(module)}
+    shrunk = {name: [list(shapes_before[name]), list(p.shape)] for name, p in module.named_parameters() if tuple(p.shape) != shapes_before.get(name)}
+    metrics = {"before": before, "after": after, "layers_shrunk": shrunk, **details,
+               "ratios": {"parameters": after["parameters"] / before["parameters"], "macs": after["macs"] / before["macs"]}}
+    origin = {**model.origin, "pruned": {"method": config.method, "amount": config.amount, "target_speedup": config.target_speedup}}
+    with staged_file(output) as staged:
+        torch.save(checkpoint_payload(module, origin), staged)
+        record = build_record(
+            kind="torch-checkpoint", file=staged, final_name=output.name,
+            model={**origin, "input_shape": list(model.sample_shape), "parameters": after["parameters"], "macs": after["macs"]},
+            parent=Lineage(source=model.description, sha256=model.sha256),
+            pass_name=PruneConfig.pass_name, pass_config=config.model_dump(mode="json"), metrics=metrics,
+        )
+        publish_artifact(staged, output, record)
+    return PruneOutcome(output, record)

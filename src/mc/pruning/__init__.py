@@ -1,0 +1,1 @@
+"""Structured pruning that shrinks layers (via Torch-Pruning) and permanent unstructured sparsity."""

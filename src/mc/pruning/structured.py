@@ -1,0 +1,93 @@
+"""Structured pruning with Torch-Pruning's dependency graph: coupled channels (residual streams,
+depthwise convolutions, attention heads) are removed together, so every layer physically shrinks.
+
+The task head and the confidence head keep their outputs; their inputs shrink with the state.
+Channel counts are rounded to a multiple that suits SIMD kernels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from mc.errors import InputError
+
+
+@dataclass(frozen=True)
+class PruningHints:
+    """What the pruner must be told about a model: attention layers and raw parameters."""
+
+    num_heads: dict[nn.Module, int]
+    unwrapped: list[tuple[nn.Parameter, int]]
+    ignored: list[nn.Module]
+
+
+def pruning_hints(model: nn.Module) -> PruningHints:
+    """Read the hints off the model: any module with `num_heads` and query/key/value linears is an
+    attention layer; raw parameters are pruned along their last (feature) axis; heads are kept."""
+    num_heads: dict[nn.Module, int] = {}
+    for module in model.modules():
+        heads = getattr(module, "num_heads", None)
+        if isinstance(heads, int):
+            for name in ("query", "key", "value"):
+                layer = getattr(module, name, None)
+                if isinstance(layer, nn.Linear):
+                    num_heads[layer] = heads
+    owned = {id(p) for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.LayerNorm, nn.modules.batchnorm._BatchNorm, nn.RNNBase, nn.Embedding))
+             for p in m.parameters(recurse=False)}
+    unwrapped = [(parameter, parameter.dim() - 1) for parameter in model.parameters() if id(parameter) not in owned]
+    ignored = [layer for name in ("task_head", "confidence_head") if (layer := getattr(model, name, None)) is not None]
+    if hasattr(model, "confidence_head"):
+        ignored = [model.task_head] + [m for m in model.confidence_head.modules() if isinstance(m, nn.Linear) and m.out_features == 1]
+    return PruningHints(num_heads, unwrapped, ignored)
+
+
+def importance(criterion: str):
+    import torch_pruning as tp
+
+    if criterion == "magnitude":
+        return tp.importance.GroupMagnitudeImportance(p=2)
+    if criterion == "taylor":
+        return tp.importance.GroupTaylorImportance()
+    raise InputError(f"unknown importance criterion {criterion!r}: use magnitude or taylor")
+
+
+def unsupported_layers(model: nn.Module) -> list[str]:
+    """Layers Torch-Pruning cannot shrink: recurrent cells other than LSTM."""
+    return [f"{name} ({type(module).__name__})" for name, module in model.named_modules() if isinstance(module, (nn.GRU, nn.RNN))]
+
+
+def build_pruner(model: nn.Module, sample_shape: tuple[int, ...], ratio: float, steps: int, criterion: str,
+                 global_pruning: bool, round_to: int):
+    import torch_pruning as tp
+
+    blocked = unsupported_layers(model)
+    if blocked:
+        raise InputError(f"structured pruning cannot trace {', '.join(blocked)}: Torch-Pruning has no rule for that layer; "
+                         "use --unstructured, or prune a model without it")
+    hints = pruning_hints(model)
+    model.eval()
+    try:
+        return tp.pruner.BasePruner(
+            model, torch.randn(2, *sample_shape), importance=importance(criterion), pruning_ratio=ratio,
+            iterative_steps=steps, global_pruning=global_pruning, round_to=round_to, ignored_layers=hints.ignored,
+            num_heads=hints.num_heads, unwrapped_parameters=hints.unwrapped,
+            output_transform=lambda outputs: sum(output.sum() for output in (outputs if isinstance(outputs, (tuple, list)) else (outputs,))),
+        )
+    except Exception as error:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise InputError(f"Torch-Pruning cannot trace this model ({type(error).__name__}: {message[:200]}); "
+                         "try --unstructured") from error
+
+
+def accumulate_taylor_gradients(model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]], loss_fn: Callable) -> None:
+    """Taylor importance reads weight x gradient: fill the gradients from a few training batches."""
+    model.zero_grad(set_to_none=True)
+    model.train()
+    for x, y in batches:
+        loss, _ = loss_fn(model, x, y)
+        loss.backward()
+    model.eval()
