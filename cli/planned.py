@@ -9,7 +9,6 @@ from mc_cli._errors import handles_errors
 
 PLANNED = {
     "compile": ("Compile for a GPU backend (TensorRT, torch.compile).", 7),
-    "bench": ("Bench variants in the real-time meta pipeline under a target profile.", 5),
     "run": ("Run a recipe end to end: variants, bench, report.", 6),
     "report": ("Render and compare reports (CI regression gate).", 6),
 }

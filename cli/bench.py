@@ -1,0 +1,169 @@
+"""`mc bench ARTIFACT... --target T --scenario realtime|latency|throughput`: the real-time meta
+pipeline as a benchmark harness, each variant in a fresh process under the target's limits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from mc_cli._console import RichProgress, out, write_json_result
+from mc_cli._errors import build_config, handles_errors
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def _ratio(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _timing_columns(scenario_name: str, settings: dict[str, Any]) -> list[str]:
+    if scenario_name == "realtime":
+        return [
+            "p50 ms", "p99 ms", "max ms",
+            f"miss>{settings['target_latency_ms']:g}", f"miss>{settings['max_latency_ms']:g}", "dropped",
+        ]
+    if scenario_name == "latency":
+        return ["p50 ms", "p90 ms", "p99 ms", "max ms", "queries"]
+    return ["samples/s", "batch p50 ms", "model samples/s"]
+
+
+def _timing_cells(scenario_name: str, scenario: dict[str, Any]) -> list[str]:
+    latency = scenario["latency_ms"]
+    if scenario_name == "realtime":
+        misses = scenario["misses"]
+        return [
+            _ms(latency["p50"]), _ms(latency["p99"]), _ms(latency["max"]),
+            str(misses["over_target"]), str(misses["over_limit"]), f"{scenario['dropped']}/{scenario['scheduled']}",
+        ]
+    if scenario_name == "latency":
+        return [_ms(latency["p50"]), _ms(latency["p90"]), _ms(latency["p99"]), _ms(latency["max"]), str(scenario["requests"])]
+    model = scenario["model_samples_per_s"]
+    return [f"{scenario['samples_per_s']:.0f}", _ms(scenario["batch_ms"]["p50"]), "n/a" if model is None else f"{model:.0f}"]
+
+
+def render(result: dict[str, Any]) -> None:
+    measurement, scenario = result["measurement"], result["scenario"]
+    settings, target = result["settings"], result["target"]
+    label, estimate_label = measurement["label"], measurement["estimate_label"]
+    console = out()
+    console.print(f"[bold]{scenario['name']}[/] scenario on [bold]{target['name']}[/]: {label}; {measurement['thread_note']}")
+    if scenario["name"] == "realtime":
+        console.print(
+            f"{scenario['rate_hz']:g} Hz {scenario['arrivals']} arrivals for {scenario['duration_s']:g} s; latency from each "
+            f"request's scheduled arrival; misses over {settings['target_latency_ms']:g} ms (target) and "
+            f"{settings['max_latency_ms']:g} ms (limit: the deadline; later requests are dropped and counted)"
+        )
+    ok = [variant for variant in result["variants"] if variant["status"] == "ok"]
+    failed = [variant for variant in result["variants"] if variant["status"] != "ok"]
+
+    timing = Table(title=f"latency, {label}" + (f" | est.: {estimate_label}" if estimate_label else ""))
+    timing.add_column("variant", overflow="fold")
+    for column in _timing_columns(scenario["name"], settings):
+        timing.add_column(column, justify="right")
+    if estimate_label:
+        timing.add_column("est. p50 ms", justify="right")
+    timing.add_column("peak RSS MB", justify="right")
+    for variant in ok:
+        cells = [variant["artifact"], *_timing_cells(scenario["name"], variant["measured"]["scenario"])]
+        if estimate_label:
+            cells.append(_ms((variant["estimated"] or {}).get("latency_ms")))
+        cells.append("n/a" if variant["peak_rss_mb"] is None else f"{variant['peak_rss_mb']:.0f}")
+        timing.add_row(*cells)
+
+    quality = Table(title="accuracy on the held-out set, and the pipeline's quality")
+    quality.add_column("variant", overflow="fold")
+    for column in ("accuracy", "AUROC", "ECE", "top-1 agr.", "quality", "level"):
+        quality.add_column(column, justify="right")
+    for variant in ok:
+        accuracy = variant["accuracy"] or {}
+        control = variant["measured"]["scenario"]["quality_control"]
+        changes = len(control["changes"])
+        quality.add_row(
+            variant["artifact"], _percent(accuracy.get("accuracy")), _ratio(accuracy.get("confidence_auroc")),
+            _ratio(accuracy.get("expected_calibration_error")), _percent(accuracy.get("top1_agreement")),
+            _ratio(variant["pipeline_quality"]["overall"]),
+            control["final_level"] + (f" ({changes} change{'s' if changes != 1 else ''})" if changes else ""),
+        )
+    if ok:
+        console.print(timing)
+        console.print(quality)
+    for variant in ok:
+        overhead = variant["measured"]["pipeline_overhead"]["added_ms"]
+        model = variant["measured"]["model_latency_ms"]
+        console.print(
+            f"{variant['artifact']}: model alone p50 {_ms(model['p50'])} ms; the pipeline's own cost p50 "
+            f"{_ms(overhead['p50'])} ms, p99 {_ms(overhead['p99'])} ms ({label})"
+        )
+        estimate = variant["estimated"]
+        if estimate is None:
+            continue
+        if estimate.get("model_latency_ms") is None:
+            console.print(f"  {estimate['label']}: not available ({estimate['reason']})")
+        else:
+            console.print(
+                f"  {estimate['label']}: model {estimate['model_latency_ms']:.2f} ms + pipeline "
+                f"{estimate.get('pipeline_overhead_ms', 0.0):.2f} ms: a roofline estimate at the efficiency reached here "
+                f"({estimate['efficiency']:.2%} of this host's roofline), not a measurement"
+            )
+    for variant in failed:
+        console.print(f"[bold red]failed[/] {variant['artifact']}: {variant['error']}")
+    console.print(
+        "[dim]n/a: too few queries for that percentile (p90 needs 64, p99 needs 662). AUROC, ECE: the confidence "
+        "head (type-2 AUROC, calibration error); quality: the pipeline's mean overall quality score.[/dim]"
+    )
+
+
+@handles_errors
+def bench(
+    artifacts: list[str] = typer.Argument(..., help="Variants: zoo names, checkpoints (.pt), .onnx files or file.py:factory."),
+    target: str = typer.Option(..., "--target", help="Target profile name (see `mc targets`) or a .yaml profile."),
+    scenario: str = typer.Option("realtime", "--scenario", help="realtime (open loop at the rate), latency (closed loop, batch 1) or throughput (batched)."),
+    duration: float = typer.Option(10.0, "--duration", help="Seconds of measurement per variant."),
+    rate: float | None = typer.Option(None, "--rate", help="Arrivals per second in the realtime scenario (default: the processor's 20 Hz)."),
+    arrivals: str = typer.Option("fixed", "--arrivals", help="fixed or poisson arrivals (realtime)."),
+    reference: str | None = typer.Option(None, "--reference", help="The fp32 reference model, for top-1 agreement."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Samples per batch (throughput)."),
+    queries: int = typer.Option(662, "--queries", help="Minimum queries of the latency scenario (662: p99 is reported)."),
+    warmup: int = typer.Option(32, "--warmup", help="Untimed requests before measuring."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the Poisson arrivals."),
+    fixed_quality: bool = typer.Option(False, "--fixed-quality", help="Keep the quality level fixed (no adaptive control)."),
+    input_shape: str | None = typer.Option(None, "--input-shape", help="A factory's input shape, batch first, e.g. 1,1,40."),
+    json_path: Path | None = typer.Option(None, "--json", help="Write the result (schema mc.bench/1) here."),
+) -> None:
+    """Bench variants in the real-time meta pipeline under a target profile: latency, misses, accuracy.
+
+    Off the target, figures are measured on this host (threads capped) and, separately, estimated for the target by a calibrated roofline model. Exit 1 when a variant fails.
+    """
+    from mc.bench.config import BenchConfig
+    from mc.bench.runner import run_bench
+    from mc.errors import CheckFailed
+
+    config = build_config(
+        BenchConfig, scenario=scenario, duration=duration, rate=rate, arrivals=arrivals, batch_size=batch_size,
+        queries=queries, warmup=warmup, seed=seed, adaptive_quality=not fixed_quality,
+    )
+    shape = None
+    if input_shape:
+        from mc.models.source import parse_input_shape  # imports torch: only when asked for
+
+        shape = parse_input_shape(input_shape)
+    result = run_bench(list(artifacts), target, config, RichProgress(), reference=reference, input_shape=shape)
+    render(result)
+    write_json_result(json_path, result)
+    failed = [variant for variant in result["variants"] if variant["status"] != "ok"]
+    if failed:
+        names = ", ".join(variant["artifact"] for variant in failed)
+        raise CheckFailed(f"{len(failed)} of {len(result['variants'])} variants failed ({names}); the others were benched")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("bench")(bench)

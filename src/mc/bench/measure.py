@@ -1,0 +1,167 @@
+"""Everything measured on one variant, inside its own worker process, in this order:
+
+1. load the artifact under the thread limit, and the held-out data for its input shape;
+2. warm up the model and the pipeline (untimed);
+3. the bare model at batch 1, back to back (the model's own latency);
+4. the pipeline's own cost, over the control runtime (the overhead a frame pays beyond the model);
+5. the scenario, on a fresh pipeline;
+6. accuracy on the held-out set (task, agreement with the reference, confidence AUROC, ECE);
+7. off the target, the roofline estimate for it, calibrated on the model's time measured here.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from mc.bench.config import WorkerRequest
+from mc.bench.control import measure_pipeline_overhead
+from mc.bench.roofline import estimate_target_latency, summarize_costs
+from mc.bench.scenarios import run_scenario, warm_up
+from mc.bench.variant import Variant, load_variant
+from mc.data.evaluation import EvaluationData, evaluation_data
+from mc.errors import InputError
+from mc.metrics import classification_report
+from mc.percentiles import summarize
+from mc.pipeline.monitor import resident_memory_mb
+from mc.pipeline.processor import MetaPipeline
+from mc.runtimes._predictor import predict_all
+from mc.targets import TargetProfile, load_target
+
+
+def peak_resident_mb() -> float | None:
+    """VmHWM: this process's peak resident set so far (the parent also reads it from wait4)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return None
+
+
+def _confidence(outputs: list[np.ndarray], logits: np.ndarray) -> np.ndarray:
+    if len(outputs) > 1:
+        return np.asarray(outputs[1], dtype=np.float64).reshape(len(logits), -1)[:, 0]
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return (shifted / shifted.sum(axis=1, keepdims=True)).max(axis=1)
+
+
+def _model_latency(variant: Variant, samples: np.ndarray, queries: int) -> dict[str, Any]:
+    times = []
+    for index in range(queries):
+        batch = samples[index % len(samples)][None]
+        start = time.perf_counter()
+        variant.predictor.predict(batch)
+        times.append((time.perf_counter() - start) * 1e3)
+    return summarize(times)
+
+
+def compute_reference(request: WorkerRequest) -> dict[str, Any]:
+    """The reference model's logits on the held-out set, saved for the variants' agreement."""
+    variant = load_variant(request.artifact, request.threads, tuple(request.input_shape) if request.input_shape else None)
+    data = evaluation_data(variant.sample_shape)
+    if request.output_logits is None:
+        raise ValueError("a reference request needs output_logits")
+    logits = np.asarray(predict_all(variant.predictor, data.x)[0], dtype=np.float32)
+    np.save(request.output_logits, logits)
+    return {"description": variant.description, "data": data.description, "samples": int(len(logits))}
+
+
+def _reference_logits(request: WorkerRequest, samples: int) -> np.ndarray | None:
+    if request.reference_logits is None:
+        return None
+    logits = np.load(request.reference_logits)
+    if logits.shape[0] != samples:
+        raise InputError(
+            f"the reference was scored on {logits.shape[0]} samples, {request.artifact} on {samples}: "
+            "they take different inputs"
+        )
+    return logits
+
+
+def _accuracy(
+    variant: Variant, data: EvaluationData, reference_logits: np.ndarray | None
+) -> dict[str, Any] | None:
+    if data.y is None:
+        return None
+    outputs = predict_all(variant.predictor, data.x)
+    logits = np.asarray(outputs[0], dtype=np.float64).reshape(len(data.x), -1)
+    report: dict[str, Any] = classification_report(logits, _confidence(outputs, logits), data.y, reference_logits)
+    report["data"] = data.description
+    report["confidence_source"] = "confidence-head" if len(outputs) > 1 else "max-softmax"
+    return report
+
+
+def _estimate(
+    request: WorkerRequest,
+    variant: Variant,
+    target: TargetProfile,
+    scenario: dict[str, Any],
+    model_ms: dict[str, Any],
+    overhead_p50_ms: float | None,
+) -> dict[str, Any]:
+    """The roofline estimate for the target, calibrated on this host (x86-cpu profile peaks)."""
+    host = load_target("x86-cpu")
+    costs, notes = variant.costs()
+    # Calibrate on the model's time as this scenario saw it where it ran at batch 1: at 20 Hz with
+    # idle gaps between frames a model runs slower than in a tight loop, and the estimate should
+    # carry that over; the throughput scenario batches, so the bare batch-1 loop calibrates it.
+    perception_p50 = scenario["stage_ms"]["perception"]["p50"]
+    if request.scenario.name != "throughput" and perception_p50 is not None:
+        calibration, calibrated_ms = "the scenario's perception stage, p50", float(perception_p50)
+    else:
+        calibration, calibrated_ms = "the bare model at batch 1, p50", float(model_ms["p50"])
+    estimate = estimate_target_latency(
+        costs, calibrated_ms, host.peaks, request.threads, target.peaks, target.threads, target.name
+    )
+    estimate["calibrated_on"] = calibration
+    estimate["costs"] = summarize_costs(costs)
+    ops = estimate.get("ops", {})
+    estimate["notes"] = notes + ops.get("host", {}).get("notes", []) + ops.get("target", {}).get("notes", [])
+    estimate["latency_ms"] = None
+    if estimate["model_latency_ms"] is not None and overhead_p50_ms is not None:
+        estimate["pipeline_overhead_ms"] = max(0.0, overhead_p50_ms)
+        estimate["latency_ms"] = estimate["model_latency_ms"] + estimate["pipeline_overhead_ms"]
+        estimate["notes"].append("latency_ms = the model's estimate + the pipeline's own cost measured here (not scaled)")
+    return estimate
+
+
+def bench_variant(request: WorkerRequest) -> dict[str, Any]:
+    began = time.perf_counter()
+    target = load_target(request.target)
+    variant = load_variant(request.artifact, request.threads, tuple(request.input_shape) if request.input_shape else None)
+    data = evaluation_data(variant.sample_shape)
+    reference_logits = _reference_logits(request, len(data.x))
+    loaded_s = time.perf_counter() - began
+    settings = request.settings
+
+    warm_up(MetaPipeline(variant.predictor, settings, cores=request.threads), data.x, request.scenario.warmup_queries)
+    model_ms = _model_latency(variant, data.x, request.model_queries)
+    overhead = measure_pipeline_overhead(data.x[0], settings, rows=2 * settings.cache_size, queries=request.overhead_queries)
+    pipeline = MetaPipeline(variant.predictor, settings, cores=request.threads)
+    scenario = run_scenario(pipeline, data.x, data.y, request.scenario)
+    accuracy = _accuracy(variant, data, reference_logits)
+    estimate = None
+    if not target.is_host():
+        estimate = _estimate(request, variant, target, scenario, model_ms, overhead["added_ms"]["p50"])  # type: ignore[index]
+
+    return {
+        "description": variant.description,
+        "runtime": variant.runtime,
+        "size_bytes": variant.size_bytes,
+        "sample_shape": list(variant.sample_shape),
+        "data": data.description,
+        "load_s": loaded_s,
+        "model_latency_ms": model_ms,
+        "pipeline_overhead": overhead,
+        "scenario": scenario,
+        "accuracy": accuracy,
+        "estimate": estimate,
+        "resident_mb_end": resident_memory_mb(),
+        "vmhwm_mb": peak_resident_mb(),
+        "worker_s": time.perf_counter() - began,
+    }

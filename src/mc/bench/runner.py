@@ -1,0 +1,276 @@
+"""The parent side of a bench: one fresh worker process per variant, and the mc.bench/1 result.
+
+Each worker gets the target's thread limit in its environment before it starts; its peak RSS is
+read from the kernel when it is reaped (wait4's ru_maxrss covers the whole process, not a sample).
+A worker that fails is recorded with its one-line reason and the next variant still runs; a worker
+that dies without a word (a signal, the OOM killer) is reported as crashed with its exit status.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mc.bench.config import BENCH_SCHEMA, BenchConfig, WorkerRequest
+from mc.bench.scenarios import ScenarioConfig
+from mc.bench.worker import thread_environment
+from mc.errors import CheckFailed, InputError
+from mc.pipeline.settings import ProcessorSettings
+from mc.progress import Progress
+from mc.targets import TargetProfile, load_target
+from mc.versions import host_description, library_versions
+
+LOG_TAIL_LINES = 20
+WORKER_GRACE_S = 300.0  # loading, warm-up, calibration and the accuracy pass, beyond the scenario itself
+
+
+@dataclass
+class WorkerOutcome:
+    result: dict[str, Any]
+    exit_code: int
+    peak_rss_mb: float | None
+    wall_s: float
+    log_tail: list[str]
+
+
+def measured_label(target: TargetProfile) -> str:
+    """`measured` on the target itself; elsewhere the host the figures really come from."""
+    return "measured" if target.is_host() else f"measured on {platform.node() or 'this host'}"
+
+
+def estimated_label(target: TargetProfile) -> str | None:
+    return None if target.is_host() else f"estimated for {target.name}"
+
+
+def thread_note(target: TargetProfile) -> str:
+    threads = target.host_threads()
+    if threads < target.threads:
+        return f"{target.name} has {target.threads} threads; this host has {os.cpu_count()} cores: capped at {threads}"
+    return f"{threads} thread(s), as {target.name} specifies"
+
+
+def preflight(artifacts: list[str]) -> None:
+    """Fail before any process starts when an artifact path does not exist (a typo, not a crash)."""
+    if not artifacts:
+        raise InputError("no artifact given: pass one or more models (zoo name, .pt, .onnx, file.py:factory)")
+    for spec in artifacts:
+        if spec.endswith((".onnx", ".pt", ".pth")) and not Path(spec).exists():
+            kind = "ONNX file" if spec.endswith(".onnx") else "checkpoint"
+            raise InputError(f"{kind} not found: {spec}: check the path")
+        file, _, attribute = spec.rpartition(":")
+        if file.endswith(".py") and attribute and not Path(file).exists():
+            raise InputError(f"factory file not found: {file}: check the path in {spec!r}")
+
+
+def _rss_mb(usage: Any) -> float:
+    return usage.ru_maxrss / (1024.0 * 1024.0) if sys.platform == "darwin" else usage.ru_maxrss / 1024.0
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"killed by {name}" + (" (out of memory?)" if -code == signal.SIGKILL else "")
+    return f"exit status {code}"
+
+
+def run_worker(request: WorkerRequest, workdir: Path, name: str, timeout_s: float) -> WorkerOutcome:
+    """Run one worker to completion (or kill it at `timeout_s`) and collect what it left."""
+    request_path, result_path, log_path = workdir / f"{name}.request.json", workdir / f"{name}.result.json", workdir / f"{name}.log"
+    request_path.write_text(request.model_dump_json())
+    env = {**os.environ, **thread_environment(request.threads)}
+    began = time.perf_counter()
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mc.bench.worker", str(request_path), str(result_path)],
+            env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+        )
+        timed_out = threading.Event()
+
+        def _kill() -> None:
+            timed_out.set()
+            process.kill()
+
+        timer = threading.Timer(timeout_s, _kill)
+        timer.start()
+        try:
+            peak: float | None = None
+            if hasattr(os, "wait4"):
+                _, status, usage = os.wait4(process.pid, 0)
+                process.returncode = os.waitstatus_to_exitcode(status)
+                peak = _rss_mb(usage)
+            else:  # no wait4 (Windows): the worker's own VmHWM is all there is
+                process.wait()
+        except BaseException:
+            process.kill()
+            process.wait()
+            raise
+        finally:
+            timer.cancel()
+    wall = time.perf_counter() - began
+    log_lines = log_path.read_text(errors="replace").strip().splitlines()
+    tail = log_lines[-1] if log_lines else ""
+    if result_path.exists():
+        result = json.loads(result_path.read_text())
+    elif timed_out.is_set():
+        result = {"status": "failed", "kind": "crash", "error": f"timed out after {timeout_s:.0f} s and was killed"}
+    else:
+        reason = _describe_exit(process.returncode)
+        result = {"status": "failed", "kind": "crash", "error": f"worker {reason}" + (f": {tail[:200]}" if tail else "")}
+    return WorkerOutcome(result, process.returncode, peak, wall, log_lines[-LOG_TAIL_LINES:])
+
+
+def _timeout(scenario: ScenarioConfig) -> float:
+    """Long enough for any honest run: latency runs may go on to reach their query count."""
+    factor = scenario.max_duration_factor if scenario.name == "latency" else 1.5
+    return WORKER_GRACE_S + scenario.duration_s * factor
+
+
+def _budgets(target: TargetProfile, entry: dict[str, Any], label: str) -> dict[str, Any]:
+    budgets = target.budgets
+    size = entry.get("size_bytes")
+    rss = entry.get("peak_rss_mb")
+    p99 = (entry.get("measured") or {}).get("scenario", {}).get("latency_ms", {}).get("p99")
+    size_mb = size / 1e6 if size is not None else None
+    return {
+        "model_size_mb": {"value": size_mb, "budget": budgets.model_size_mb,
+                          "within": None if size_mb is None else size_mb <= budgets.model_size_mb},
+        "ram_mb": {"value": rss, "budget": budgets.ram_mb, "within": None if rss is None else rss <= budgets.ram_mb,
+                   "label": label},
+        "latency_p99_ms": {"value": p99, "budget": budgets.latency_ms,
+                           "within": None if p99 is None else p99 <= budgets.latency_ms, "label": label},
+    }
+
+
+def _variant_entry(spec: str, outcome: WorkerOutcome, target: TargetProfile, threads: int) -> dict[str, Any]:
+    result = outcome.result
+    label = measured_label(target)
+    entry: dict[str, Any] = {
+        "artifact": spec,
+        "status": "ok" if result.get("status") == "ok" else "failed",
+        "error": result.get("error"),
+        "failure_kind": result.get("kind"),
+        "worker": {"exit_code": outcome.exit_code, "wall_s": outcome.wall_s,
+                   "peak_rss_source": "wait4 ru_maxrss" if outcome.peak_rss_mb is not None else "VmHWM"},
+        "peak_rss_mb": outcome.peak_rss_mb if outcome.peak_rss_mb is not None else result.get("vmhwm_mb"),
+    }
+    if entry["status"] != "ok":
+        entry["log_tail"] = outcome.log_tail  # the worker's last words (a traceback, a library's complaint)
+        return entry
+    estimate = result.get("estimate")
+    entry.update({
+        "description": result["description"],
+        "runtime": result["runtime"],
+        "size_bytes": result["size_bytes"],
+        "data": result["data"],
+        "measured": {
+            "label": label,
+            "threads": threads,
+            "scenario": result["scenario"],
+            "model_latency_ms": result["model_latency_ms"],
+            "pipeline_overhead": result["pipeline_overhead"],
+            "load_s": result["load_s"],
+            "worker_vmhwm_mb": result["vmhwm_mb"],
+        },
+        "estimated": None if estimate is None else {"label": estimated_label(target), **estimate},
+        "accuracy": result["accuracy"],
+        "pipeline_quality": result["scenario"]["quality_scores"],
+    })
+    entry["budgets"] = _budgets(target, entry, label)
+    return entry
+
+
+def run_bench(
+    artifacts: list[str],
+    target_spec: str,
+    config: BenchConfig,
+    progress: Progress,
+    reference: str | None = None,
+    input_shape: tuple[int, ...] | None = None,
+) -> dict[str, Any]:
+    """Bench every artifact under the target, each in its own process; the mc.bench/1 result.
+
+    Raises InputError when the target or an artifact path is wrong, when the reference does not
+    load, or when no variant loads at all; a variant that fails next to others is recorded instead.
+    """
+    target = load_target(target_spec)
+    preflight(artifacts)
+    threads = target.host_threads()
+    settings = ProcessorSettings.for_target(target, target_rate_hz=config.rate, adaptive_quality=config.adaptive_quality)
+    scenario = ScenarioConfig(
+        name=config.scenario, duration_s=config.duration, rate_hz=settings.target_rate_hz, arrivals=config.arrivals,
+        seed=config.seed, batch_size=config.batch_size, min_queries=config.queries, warmup_queries=config.warmup,
+    )
+    base = {
+        "target": target_spec, "threads": threads, "scenario": scenario, "settings": settings,
+        "input_shape": list(input_shape) if input_shape else None,
+    }
+    timeout = _timeout(scenario)
+    variants: list[dict[str, Any]] = []
+    reference_entry: dict[str, Any] | None = None
+    with tempfile.TemporaryDirectory(prefix="mc-bench-") as tmp:
+        workdir = Path(tmp)
+        with progress.task("benching", total=len(artifacts) + (1 if reference else 0)) as task:
+            reference_logits: str | None = None
+            if reference is not None:
+                task.advance(0, f"reference {reference}")
+                logits_path = workdir / "reference.npy"
+                outcome = run_worker(
+                    WorkerRequest(mode="reference", artifact=reference, output_logits=str(logits_path), **base),
+                    workdir, "reference", timeout,
+                )
+                if outcome.result.get("status") != "ok":
+                    error = outcome.result.get("error")
+                    if outcome.result.get("kind") == "input":
+                        raise InputError(f"--reference {reference}: {error}")
+                    raise CheckFailed(f"the reference {reference} failed: {error}")
+                reference_logits = str(logits_path)
+                reference_entry = {"model": reference, "description": outcome.result["description"]}
+                task.advance(1, "")
+            for index, spec in enumerate(artifacts):
+                task.advance(0, spec)
+                outcome = run_worker(
+                    WorkerRequest(mode="variant", artifact=spec, reference_logits=reference_logits, **base),
+                    workdir, f"variant-{index}", timeout,
+                )
+                variants.append(_variant_entry(spec, outcome, target, threads))
+                task.advance(1, "")
+    failed = [entry for entry in variants if entry["status"] != "ok"]
+    if failed and len(failed) == len(variants) and all(entry["failure_kind"] == "input" for entry in failed):
+        raise InputError(failed[0]["error"] if len(failed) == 1 else f"no variant loads: {failed[0]['artifact']}: {failed[0]['error']}")
+    return {
+        "schema": BENCH_SCHEMA,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "target": {
+            "name": target.name, "description": target.description, "source": target.source,
+            "threads": target.threads, "is_host": target.is_host(), "budgets": target.budgets.model_dump(),
+            "peaks": dict(target.peaks),
+        },
+        "measurement": {
+            "label": measured_label(target),
+            "estimate_label": estimated_label(target),
+            "threads": threads,
+            "thread_note": thread_note(target),
+            "thread_environment": thread_environment(threads),
+            "host": host_description(),
+            "versions": library_versions(),
+        },
+        "scenario": scenario.model_dump(),
+        "settings": settings.model_dump(),
+        "reference": reference_entry,
+        "variants": variants,
+        "summary": {"variants": len(variants), "succeeded": len(variants) - len(failed), "failed": len(failed)},
+    }

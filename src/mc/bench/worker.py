@@ -1,0 +1,74 @@
+"""One variant's bench in a fresh process: `python -m mc.bench.worker REQUEST.json RESULT.json`.
+
+A fresh process per variant so that no variant inherits another's allocator state, thread pools or
+caches, and so that its peak RSS is its own. The thread limits are in the environment before NumPy,
+torch or ONNX Runtime load (the parent sets them; this module sets them again from the request when
+run by hand, before any of those imports). The result goes back as JSON on a file:
+{"status": "ok", ...} or {"status": "failed", "kind": "input" | "crash", "error": one line};
+exit code 0, 2 (the artifact is bad input) or 1 (a crash).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+def thread_environment(threads: int) -> dict[str, str]:
+    """Thread limits for every math library a worker may load.
+
+    OMP_WAIT_POLICY=PASSIVE: idle OpenMP threads sleep instead of spinning. Frames arrive every 50 ms
+    with idle time between them, and spinning threads on a shared or small machine make p99 swing by
+    tens of milliseconds (measured on the 2-core CI host: torch p99 9 ms passive vs 500 ms active).
+    """
+    env = {name: str(threads) for name in THREAD_VARIABLES}
+    env["OMP_WAIT_POLICY"] = "PASSIVE"
+    return env
+
+
+def _write(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0][:300]}" if text else type(error).__name__
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: python -m mc.bench.worker REQUEST.json RESULT.json", file=sys.stderr)
+        return 2
+    request_path, result_path = Path(argv[0]), Path(argv[1])
+    raw = json.loads(request_path.read_text())
+    for name, value in thread_environment(int(raw["threads"])).items():
+        os.environ.setdefault(name, value)
+
+    from mc.errors import McError  # heavy libraries load from here on, under the limits above
+
+    try:
+        from mc.bench.config import WorkerRequest
+        from mc.bench.measure import bench_variant, compute_reference
+
+        request = WorkerRequest.model_validate(raw)
+        result = compute_reference(request) if request.mode == "reference" else bench_variant(request)
+    except McError as error:
+        _write(result_path, {"status": "failed", "kind": "input", "error": str(error)})
+        return 2
+    except Exception as error:  # a crash: the parent reports this variant failed and goes on
+        traceback.print_exc()
+        _write(result_path, {"status": "failed", "kind": "crash", "error": _one_line(error)})
+        return 1
+    _write(result_path, {"status": "ok", **result})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

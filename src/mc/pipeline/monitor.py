@@ -1,0 +1,158 @@
+"""The performance monitor: latency, throughput, CPU and memory, checked against the seed's alert
+thresholds (latency 80 ms, throughput 5 Hz, CPU 80 %, memory 85 %).
+
+Alerts are kept as data with the time they were raised (the engine never prints). CPU is this
+process's CPU time over wall time, as a share of the cores it may use; memory is the resident set
+(/proc/self/status, else the peak from getrusage) against the memory limit. Resources are sampled
+at most once a second, so a frame never pays for reading /proc.
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+import sys
+import time
+from collections import deque
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from mc.percentiles import nearest_rank
+
+RECENT_LATENCIES = 50  # the seed's latency alert looks at the mean of the last 50
+THROUGHPUT_WINDOW_S = 10.0
+
+
+@dataclass(frozen=True)
+class AlertThresholds:
+    high_latency_ms: float = 80.0
+    low_throughput_hz: float = 5.0
+    high_cpu_percent: float = 80.0
+    high_memory_percent: float = 85.0
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    at_s: float
+    kind: str  # high_latency | low_throughput | high_cpu | high_memory
+    value: float
+    threshold: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def resident_memory_mb() -> float:
+    """The current resident set size; the peak so far where /proc is missing."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
+
+
+class PerformanceMonitor:
+    def __init__(
+        self,
+        memory_limit_mb: float,
+        cores: int = 1,
+        thresholds: AlertThresholds = AlertThresholds(),
+        window: int = 1000,
+        started: float | None = None,
+    ):
+        self.thresholds = thresholds
+        self.memory_limit_mb = memory_limit_mb
+        self.cores = max(1, cores)
+        self.started = time.perf_counter() if started is None else started
+        self.latencies: deque[float] = deque(maxlen=window)
+        self.completions: deque[float] = deque()
+        self.cpu_percent: list[float] = []
+        self.memory_mb: list[float] = []
+        self.alerts: list[Alert] = []
+        self.completed = 0
+        self.dropped = 0
+        self._last_sample: tuple[float, float] | None = None
+
+    def record(self, latency_ms: float, completed: bool, now: float) -> None:
+        """Every request's latency enters the window, a dropped one's up to the moment it was
+        dropped (a lower bound): frames that never arrive must raise the latency alert too."""
+        self.latencies.append(latency_ms)
+        if completed:
+            self.completed += 1
+            self.completions.append(now)
+            cutoff = now - THROUGHPUT_WINDOW_S
+            while self.completions and self.completions[0] < cutoff:
+                self.completions.popleft()
+        else:
+            self.dropped += 1
+
+    def throughput_hz(self, now: float) -> float | None:
+        """Completions per second over the last 10 s; None until a second of history exists."""
+        span = min(THROUGHPUT_WINDOW_S, now - self.started)
+        if span < 1.0:
+            return None
+        cutoff = now - span
+        return sum(1 for moment in self.completions if moment >= cutoff) / span
+
+    def sample_resources(self, now: float) -> None:
+        cpu = time.process_time()
+        if self._last_sample is not None:
+            wall = now - self._last_sample[0]
+            if wall > 0:
+                self.cpu_percent.append(100.0 * (cpu - self._last_sample[1]) / (wall * self.cores))
+        self._last_sample = (now, cpu)
+        self.memory_mb.append(resident_memory_mb())
+
+    def check(self, now: float) -> list[Alert]:
+        """Sample resources, compare against the thresholds, keep and return the alerts raised."""
+        self.sample_resources(now)
+        at_s = now - self.started
+        limits = self.thresholds
+        raised: list[Alert] = []
+        if self.latencies:
+            recent = list(self.latencies)[-RECENT_LATENCIES:]
+            mean = math.fsum(recent) / len(recent)
+            if mean > limits.high_latency_ms:
+                raised.append(Alert(at_s, "high_latency", mean, limits.high_latency_ms))
+        throughput = self.throughput_hz(now)
+        if throughput is not None and throughput < limits.low_throughput_hz:
+            raised.append(Alert(at_s, "low_throughput", throughput, limits.low_throughput_hz))
+        if self.cpu_percent and self.cpu_percent[-1] > limits.high_cpu_percent:
+            raised.append(Alert(at_s, "high_cpu", self.cpu_percent[-1], limits.high_cpu_percent))
+        memory_percent = 100.0 * self.memory_mb[-1] / self.memory_limit_mb
+        if memory_percent > limits.high_memory_percent:
+            raised.append(Alert(at_s, "high_memory", memory_percent, limits.high_memory_percent))
+        self.alerts.extend(raised)
+        return raised
+
+    def summary(self, now: float) -> dict[str, Any]:
+        ordered = sorted(self.latencies)
+        alerts_by_kind: dict[str, int] = {}
+        for alert in self.alerts:
+            alerts_by_kind[alert.kind] = alerts_by_kind.get(alert.kind, 0) + 1
+        return {
+            "latency_ms": {
+                "window": len(ordered),
+                "mean": math.fsum(ordered) / len(ordered) if ordered else None,
+                "p95": nearest_rank(ordered, 95) if ordered else None,
+                "p99": nearest_rank(ordered, 99) if ordered else None,
+            },
+            "throughput_hz": self.throughput_hz(now),
+            "cpu_percent": {
+                "mean": math.fsum(self.cpu_percent) / len(self.cpu_percent) if self.cpu_percent else None,
+                "max": max(self.cpu_percent) if self.cpu_percent else None,
+                "cores": self.cores,
+            },
+            "memory": {
+                "rss_mb_mean": math.fsum(self.memory_mb) / len(self.memory_mb) if self.memory_mb else None,
+                "rss_mb_max": max(self.memory_mb) if self.memory_mb else None,
+                "limit_mb": self.memory_limit_mb,
+            },
+            "thresholds": asdict(self.thresholds),
+            "alerts_by_kind": alerts_by_kind,
+            "alerts": [alert.as_dict() for alert in self.alerts],
+        }
