@@ -63,7 +63,8 @@ def main() -> None:
     print("-" * len(header))
     with tempfile.TemporaryDirectory() as workdir:
         for name in MODELS:
-            trained = find_zoo_checkpoint(name) is not None
+            found = find_zoo_checkpoint(name)
+            trained = found is not None
             torch.manual_seed(0)
             model = load_torch_model(name) if trained else untrained_zoo_model(name)
             data = evaluation_data(model.sample_shape)
@@ -79,7 +80,7 @@ def main() -> None:
             auroc = f"{accuracy['onnx']['confidence_auroc']:.3f}" if trained else ""
             print(
                 f"{name:<13}{count_parameters(model.module):>10,}{count_macs(model.module, model.sample_shape):>12,}"
-                f"{'shipped' if trained else '-':>9}{acc_t:>11}{acc_o:>10}{auroc:>8}"
+                f"{found[1].split()[0] if found else '-':>9}{acc_t:>11}{acc_o:>10}{auroc:>8}"
                 f"{max(outcome.parity['max_abs_diff'].values()):>11.1e}{times['ort'] / times['torch']:>10.2f}x"
             )
     print("\nORT/torch: ONNX Runtime fp32 latency as a fraction of torch eager, batch 1, 1 thread (lower is faster).")
