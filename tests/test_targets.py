@@ -3,7 +3,6 @@ import os
 
 import pytest
 
-from conftest import assert_one_line_error
 from mc.errors import InputError
 from mc.targets import load_target, target_names
 

@@ -16,6 +16,15 @@ from mc.runtimes.onnxruntime import OnnxRuntimePredictor
 from mc.runtimes.torch_eager import TorchPredictor
 
 
+def test_set_report(module, reference_logits=None) -> dict[str, Any]:
+    """A torch module's accuracy and metacognition on the MNIST-1D test set (for passes that train)."""
+    from mc.data.mnist1d import load_mnist1d
+
+    test = load_mnist1d().test
+    logits, confidence = predict_all(TorchPredictor(module), test.x)
+    return classification_report(logits, confidence, test.y, reference_logits=reference_logits)
+
+
 def open_predictor(spec: str, input_shape: tuple[int, ...] | None = None) -> tuple[Predictor, tuple[int, ...], str]:
     """(predictor, sample shape, description) for any MODEL a user can type."""
     if spec.endswith(".onnx"):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,7 +20,7 @@ from mc.artifact import ArtifactRecord, Lineage, build_record, publish_artifact
 from mc.atomic import staged_file
 from mc.data.mnist1d import INPUT_SHAPE, load_mnist1d
 from mc.errors import InputError
-from mc.metrics import classification_report
+from mc.evaluation import test_set_report
 from mc.models._registry import get_model_entry
 from mc.models.checkpoint import checkpoint_payload, config_to_dict
 from mc.models.source import TorchModel, check_forward
@@ -85,12 +85,6 @@ def _kd_loss(teacher: torch.nn.Module, config: DistillConfig):
     return loss
 
 
-def _test_report(module: torch.nn.Module, reference_logits=None) -> dict[str, Any]:
-    test = load_mnist1d().test
-    logits, confidence = predict_all(TorchPredictor(module), test.x)
-    return classification_report(logits, confidence, test.y, reference_logits=reference_logits)
-
-
 @register_pass(DistillConfig)
 def run(config: DistillConfig, teacher: TorchModel, student: TorchModel, output: Path, progress: Progress) -> DistillOutcome:
     for role, model in (("teacher", teacher), ("student", student)):
@@ -110,9 +104,9 @@ def run(config: DistillConfig, teacher: TorchModel, student: TorchModel, output:
     teacher_logits = predict_all(TorchPredictor(teacher.module), data.test.x)[0]
     metrics = {
         "teacher": {"parameters": count_parameters(teacher.module), "macs": count_macs(teacher.module, teacher.sample_shape),
-                    "test": _test_report(teacher.module)},
+                    "test": test_set_report(teacher.module)},
         "student": {"parameters": count_parameters(student.module), "macs": count_macs(student.module, student.sample_shape),
-                    "test": _test_report(student.module, teacher_logits)},
+                    "test": test_set_report(student.module, teacher_logits)},
         "best_epoch": loop.best_epoch, "epochs_run": loop.epochs_run, "train_seconds": round(loop.seconds, 2),
         "history": [asdict(epoch) for epoch in loop.history],
     }

@@ -16,15 +16,13 @@ from mc.atomic import staged_file
 from mc.data.evaluation import evaluation_data
 from mc.data.mnist1d import INPUT_SHAPE, load_mnist1d
 from mc.errors import InputError
-from mc.metrics import classification_report
+from mc.evaluation import test_set_report
 from mc.models.checkpoint import checkpoint_payload
 from mc.models.source import TorchModel
 from mc.models.stats import count_macs, count_parameters
 from mc.passes._registry import register_pass
 from mc.progress import Progress, SilentProgress
 from mc.pruning import structured, unstructured
-from mc.runtimes._predictor import predict_all
-from mc.runtimes.torch_eager import TorchPredictor
 from mc.training.loop import LoopSettings, task_and_meta_loss, train_loop
 
 
@@ -58,12 +56,6 @@ class PruneConfig(BaseModel):
 class PruneOutcome:
     path: Path
     record: ArtifactRecord
-
-
-def _test_report(module: torch.nn.Module) -> dict[str, Any]:
-    test = load_mnist1d().test
-    logits, confidence = predict_all(TorchPredictor(module), test.x)
-    return classification_report(logits, confidence, test.y)
 
 
 def _finetune(module, config: PruneConfig, progress: Progress, label: str) -> None:
@@ -139,7 +131,7 @@ def run(config: PruneConfig, model: TorchModel, output: Path, progress: Progress
     if tuple(model.sample_shape) != INPUT_SHAPE:
         raise InputError(f"{model.display_name} takes {model.sample_shape}; pruning fine-tunes on MNIST-1D {INPUT_SHAPE}")
     module = model.module
-    before = {"parameters": count_parameters(module), "macs": count_macs(module, model.sample_shape), "test": _test_report(module)}
+    before = {"parameters": count_parameters(module), "macs": count_macs(module, model.sample_shape), "test": test_set_report(module)}
     shapes_before = {name: tuple(p.shape) for name, p in module.named_parameters()}
     if config.method == "structured":
         details = _structured(config, model, progress)
@@ -149,7 +141,7 @@ def run(config: PruneConfig, model: TorchModel, output: Path, progress: Progress
         unstructured.make_permanent(targets)
         details = {"sparsity": unstructured.sparsity(module), "compressed_bytes": unstructured.compressed_bytes(module)}
     module.eval()
-    after = {"parameters": count_parameters(module), "macs": count_macs(module, model.sample_shape), "test": _test_report(module)}
+    after = {"parameters": count_parameters(module), "macs": count_macs(module, model.sample_shape), "test": test_set_report(module)}
     shrunk = {name: [list(shapes_before[name]), list(p.shape)] for name, p in module.named_parameters() if tuple(p.shape) != shapes_before.get(name)}
     metrics = {"before": before, "after": after, "layers_shrunk": shrunk, **details,
                "ratios": {"parameters": after["parameters"] / before["parameters"], "macs": after["macs"] / before["macs"]}}
