@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from mc.data.evaluation import evaluation_data  # noqa: E402
@@ -27,28 +24,11 @@ from mc.models.stats import count_macs, count_parameters  # noqa: E402
 from mc.passes import run_pass  # noqa: E402
 from mc.passes.export import ExportConfig  # noqa: E402
 from mc.progress import SilentProgress  # noqa: E402
+from mc.timing import interleaved_ms  # noqa: E402
 from mc.runtimes.onnxruntime import OnnxRuntimePredictor  # noqa: E402
 from mc.runtimes.torch_eager import TorchPredictor  # noqa: E402
 
 MODELS = ("mobile-tiny", "mobile-small", "mobile-base", "cpu-mlp", "gru-small")
-
-
-def median_call_ms(predict, x: np.ndarray, calls: int) -> float:
-    start = time.perf_counter()
-    for _ in range(calls):
-        predict(x)
-    return (time.perf_counter() - start) / calls * 1e3
-
-
-def interleaved(predictors: dict, x: np.ndarray, rounds: int, calls: int) -> dict[str, float]:
-    for predictor in predictors.values():  # warm-up
-        for _ in range(20):
-            predictor.predict(x)
-    samples: dict[str, list[float]] = {name: [] for name in predictors}
-    for _ in range(rounds):
-        for name, predictor in predictors.items():
-            samples[name].append(median_call_ms(predictor.predict, x, calls))
-    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def main() -> None:
@@ -71,9 +51,9 @@ def main() -> None:
             outcome = run_pass(ExportConfig(), model, Path(workdir) / f"{name}.onnx", data, SilentProgress())
             metrics = outcome.record.metrics
             accuracy = metrics.get("accuracy", {})
-            times = interleaved(
+            times = interleaved_ms(
                 {"torch": TorchPredictor(model.module), "ort": OnnxRuntimePredictor(outcome.path, threads=1)},
-                x1, args.rounds, args.calls,
+                x1, rounds=args.rounds, calls=args.calls,
             )
             acc_t = f"{accuracy['torch']['accuracy']:.1%}" if trained else "untrained"
             acc_o = f"{accuracy['onnx']['accuracy']:.1%}" if trained else ""

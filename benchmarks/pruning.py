@@ -25,7 +25,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 from mc.data.evaluation import evaluation_data  # noqa: E402
 from mc.models.source import find_zoo_checkpoint  # noqa: E402
 from mc.quantization.evaluate import reference_outputs, score  # noqa: E402
-from mc.quantization.timing import interleaved_latency_ms  # noqa: E402
+from mc.timing import onnx_latency_ms  # noqa: E402
 
 
 def mc(*args: str) -> None:
@@ -62,7 +62,7 @@ def main() -> None:
             "mobile-tiny trained alone": work / "tiny.onnx",
         }
         data = evaluation_data((1, 40))
-        times = interleaved_latency_ms(variants, data.x[:1], threads=1, rounds=args.rounds, calls=60)
+        times = onnx_latency_ms(variants, data.x[:1], threads=1, rounds=args.rounds, calls=60)
         reference = reference_outputs(work / "base.onnx", data.x, data.y, threads=1)
         parameters = {
             "mobile-base fp32": json.loads(Path(str(work / "base.onnx") + ".json").read_text())["model"]["parameters"],

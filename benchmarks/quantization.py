@@ -15,16 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from mc.data.calibration import make_calibration_set  # noqa: E402
@@ -34,6 +31,7 @@ from mc.models.source import find_zoo_checkpoint, load_torch_model  # noqa: E402
 from mc.passes import run_pass  # noqa: E402
 from mc.passes.export import ExportConfig  # noqa: E402
 from mc.progress import SilentProgress  # noqa: E402
+from mc.timing import interleaved_ms  # noqa: E402
 from mc.runtimes._predictor import predict_all  # noqa: E402
 from mc.runtimes.onnxruntime import OnnxRuntimePredictor  # noqa: E402
 from mc.runtimes.torch_eager import TorchPredictor  # noqa: E402
@@ -72,20 +70,6 @@ def ort_defaults(fp32: Path, workdir: Path) -> tuple[dict[str, Path], list[str]]
     return variants, notes
 
 
-def interleaved_ms(predictors: dict, x: np.ndarray, rounds: int, calls: int) -> dict[str, float]:
-    for predictor in predictors.values():
-        for _ in range(30):
-            predictor.predict(x)
-    samples: dict[str, list[float]] = {name: [] for name in predictors}
-    for _ in range(rounds):
-        for name, predictor in predictors.items():
-            start = time.perf_counter()
-            for _ in range(calls):
-                predictor.predict(x)
-            samples[name].append((time.perf_counter() - start) / calls * 1e3)
-    return {name: statistics.median(values) for name, values in samples.items()}
-
-
 def bench_model(name: str, rounds: int, calls: int, workdir: Path) -> tuple[list[dict], list[tuple[str, bool]]]:
     model = load_torch_model(name)
     data = evaluation_data(model.sample_shape)
@@ -101,7 +85,7 @@ def bench_model(name: str, rounds: int, calls: int, workdir: Path) -> tuple[list
 
     predictors = {"torch eager fp32": TorchPredictor(model.module)}
     predictors.update({label: OnnxRuntimePredictor(path, threads=1) for label, path in variants.items()})
-    times = interleaved_ms(predictors, data.x[:1], rounds, calls)
+    times = interleaved_ms(predictors, data.x[:1], rounds=rounds, calls=calls, warmup=30)
     reference = predict_all(predictors["ORT fp32"], data.x)
     rows = []
     for label, predictor in predictors.items():

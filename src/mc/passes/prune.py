@@ -71,13 +71,13 @@ def _onnx_latency_ratio(reference: Path, module: torch.nn.Module, sample_shape, 
     """Latency of the pruned model over the unpruned one, both in ORT fp32 on 1 thread, interleaved."""
     from mc.passes.export import ExportConfig
     from mc.passes.export import run as export
-    from mc.quantization.timing import interleaved_latency_ms
+    from mc.timing import onnx_latency_ms
 
     candidate = workdir / f"step{index}.onnx"
     model = TorchModel(module, sample_shape, {}, "pruning step")
-    export(ExportConfig(), model, candidate, evaluation_data(sample_shape), SilentProgress())
-    sample = evaluation_data(sample_shape).x[:1]
-    times = interleaved_latency_ms({"reference": reference, "candidate": candidate}, sample, threads=1, rounds=7, calls=40)
+    data = evaluation_data(sample_shape)
+    export(ExportConfig(), model, candidate, data, SilentProgress())
+    times = onnx_latency_ms({"reference": reference, "candidate": candidate}, data.x[:1], threads=1, rounds=7, calls=40)
     return times["reference"] / times["candidate"]
 
 

@@ -39,9 +39,10 @@ def pruning_hints(model: nn.Module) -> PruningHints:
     owned = {id(p) for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.LayerNorm, nn.modules.batchnorm._BatchNorm, nn.RNNBase, nn.Embedding))
              for p in m.parameters(recurse=False)}
     unwrapped = [(parameter, parameter.dim() - 1) for parameter in model.parameters() if id(parameter) not in owned]
-    ignored = [layer for name in ("task_head", "confidence_head") if (layer := getattr(model, name, None)) is not None]
+    # Outputs stay: the task head's classes and the confidence head's single probability.
+    ignored = [model.task_head] if hasattr(model, "task_head") else []
     if hasattr(model, "confidence_head"):
-        ignored = [model.task_head] + [m for m in model.confidence_head.modules() if isinstance(m, nn.Linear) and m.out_features == 1]
+        ignored += [m for m in model.confidence_head.modules() if isinstance(m, nn.Linear) and m.out_features == 1]
     return PruningHints(num_heads, unwrapped, ignored)
 
 

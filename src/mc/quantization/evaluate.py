@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 
 from mc.metrics import classification_report
-from mc.quantization.timing import open_session
+from mc.runtimes._predictor import predict_all
+from mc.runtimes.onnxruntime import OnnxRuntimePredictor
 
 
 @dataclass(frozen=True)
@@ -21,11 +22,8 @@ class ReferenceOutputs:
     outputs: list[np.ndarray]
 
 
-def run_model(path: Path, x: np.ndarray, threads: int, batch: int = 256) -> list[np.ndarray]:
-    session = open_session(path, threads)
-    name = session.get_inputs()[0].name
-    chunks = [session.run(None, {name: x[start : start + batch]}) for start in range(0, len(x), batch)]
-    return [np.concatenate([chunk[i] for chunk in chunks]) for i in range(len(chunks[0]))]
+def run_model(path: Path, x: np.ndarray, threads: int) -> list[np.ndarray]:
+    return predict_all(OnnxRuntimePredictor(path, threads=threads), x)
 
 
 def reference_outputs(path: Path, x: np.ndarray, y: np.ndarray | None, threads: int) -> ReferenceOutputs:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from mc.quantization.precision import INTEGER_KERNELS, FLOAT_COMPUTE
-from mc.quantization.timing import open_session
+from mc.runtimes.onnxruntime import OnnxRuntimePredictor
 
 
 def _sqnr_db(reference: np.ndarray, candidate: np.ndarray) -> float:
@@ -101,8 +101,8 @@ def rank_sensitive_nodes(float_path: Path, quantized_path: Path, samples: np.nda
         quant_names = _with_outputs(quantized_path, sorted({q for _, q in probes}), quant_probe)
         values = {}
         for label, probe_path, names in (("float", float_probe, float_names), ("quant", quant_probe, quant_names)):
-            session = open_session(probe_path, threads)
-            outputs = session.run(names, {session.get_inputs()[0].name: samples})
+            predictor = OnnxRuntimePredictor(probe_path, threads=threads)
+            outputs = predictor.session.run(names, {predictor.input_name: samples})
             values[label] = dict(zip(names, outputs))
 
     def sqnr(probe: Probe) -> float | None:
