@@ -23,3 +23,12 @@ class NotBuiltYet(McError):
     """A capability that the roadmap names but this version does not have."""
 
     exit_code = 2
+
+
+class BackendUnavailable(InputError):
+    """A backend this host lacks (TensorRT, CUDA, Optimum): the message names it and how to install it.
+
+    Recipes report a variant that needs one as "unavailable on this host" instead of failing the run.
+    """
+
+    exit_code = 2
