@@ -92,6 +92,7 @@ def quantize(
 ) -> None:
     """Quantize MODEL and report what was quantized and what it cost (size, accuracy vs fp32)."""
     from mc.data.evaluation import evaluation_data
+    from mc.data.samples import load_samples
     from mc.errors import InputError
     from mc.targets import load_target
 
@@ -106,22 +107,30 @@ def quantize(
     if destination.suffix != ".onnx":
         raise InputError(f"-o {destination}: the output must end in .onnx")
 
+    from mc.quantization.request import QuantizeRequest, default_calibration, quantize_onnx
+
+    request = build_config(
+        QuantizeRequest, STATIC_OPTIONS, mode=mode.value, method=method, format=quant_format,
+        activation_type=activation_type, weight_type=weight_type, per_channel=per_channel, reduce_range=reduce_range,
+        op_types=_split(op_types), exclude_nodes=_split(exclude_nodes) or (), preprocess=preprocess,
+        calibration_samples=calibration_samples, max_accuracy_drop=max_accuracy_drop, min_agreement=min_agreement,
+    )
     onnx_model = _onnx_source(model, destination)
     evaluation = evaluation_data(onnx_model.sample_shape, data)
-    samples = _calibration(calibration, onnx_model.sample_shape)
-    progress = RichProgress()
+    samples = load_samples(calibration, onnx_model.sample_shape).x if calibration else default_calibration(onnx_model.sample_shape)
     if mode is Mode.auto:
-        outcome = _auto(onnx_model, profile, samples, calibration_samples, threads, destination, evaluation, progress,
-                        dict(calibration_method=method, format=quant_format, activation_type=activation_type,
-                             weight_type=weight_type, per_channel=per_channel, reduce_range=reduce_range),
-                        max_accuracy_drop, min_agreement, data)
+        out().print(f"auto search on {onnx_model.path}: target {profile.name}, {threads} thread(s), budget: accuracy drop "
+                    f"<= {request.max_accuracy_drop} pt, agreement >= {request.min_agreement:.0%}; final figures on "
+                    f"{evaluation.description}")
     else:
-        config = _plan(mode, profile, method, quant_format, activation_type, weight_type, per_channel, reduce_range,
-                       _split(op_types), _split(exclude_nodes) or (), preprocess, calibration_samples)
-        from mc.passes import run_pass
+        from mc.quantization.request import plan_for
 
-        out().print(f"quantizing {onnx_model.path}: {config.label()} (target {profile.name}, {threads} thread(s))")
-        outcome = run_pass(config, onnx_model, destination, samples, evaluation, threads, progress)
+        out().print(f"quantizing {onnx_model.path}: {plan_for(request, profile).label()} (target {profile.name}, {threads} thread(s))")
+    outcome = quantize_onnx(request, onnx_model, destination, profile, samples, evaluation, threads, RichProgress(), data)
+    search = outcome.record.metrics.get("search")
+    if search:
+        _print_candidates(search["candidates"])
+        out().print(f"[bold]{search['verdict']}[/]")
     for warning in outcome.warnings:
         err().print(f"[yellow]warning:[/] {warning}")
     metrics = outcome.record.metrics
@@ -154,73 +163,6 @@ def _onnx_source(model: str, destination: Path):
     out().print(f"exporting {source.description} -> {fp32_path} (the fp32 reference)")
     run_pass(ExportConfig(), source, fp32_path, evaluation_data(source.sample_shape), RichProgress())
     return load_onnx_model(fp32_path)
-
-
-def _calibration(path: Path | None, sample_shape: tuple[int, ...]):
-    from mc.data.mnist1d import INPUT_SHAPE
-    from mc.data.samples import load_samples
-
-    if path is not None:
-        return load_samples(path, sample_shape).x
-    if tuple(sample_shape) == INPUT_SHAPE:
-        from mc.data.calibration import make_calibration_set
-
-        return make_calibration_set(512, seed=0)[0]  # byte-identical to calibration_data/mnist1d-train-512.npz
-    return None
-
-
-def _plan(mode, profile, method, quant_format, activation_type, weight_type, per_channel, reduce_range, op_types, exclude, preprocess, samples):
-    from mc.quantization.presets import static_preset_values
-    from mc.quantization.scheme import DynamicStep, Float16Step, QuantizeConfig, StaticStep
-
-    if mode is Mode.static:
-        values = static_preset_values(profile, calibration_method=method, format=quant_format, activation_type=activation_type,
-                                      weight_type=weight_type, per_channel=per_channel, reduce_range=reduce_range)
-        step = build_config(StaticStep, STATIC_OPTIONS, **values, op_types=op_types, exclude_nodes=exclude)
-    elif mode is Mode.dynamic:
-        preset = profile.quantization
-        values = {"weight_type": weight_type or preset.weight_type, "per_channel": bool(per_channel),
-                  "reduce_range": preset.reduce_range if reduce_range is None else reduce_range, "exclude_nodes": exclude}
-        if op_types:
-            values["op_types"] = op_types
-        step = build_config(DynamicStep, STATIC_OPTIONS, **values)
-    else:
-        step = Float16Step()
-    return build_config(QuantizeConfig, steps=(step,), preprocess=preprocess, calibration_samples=samples)
-
-
-def _auto(onnx_model, profile, samples, calibration_samples, threads, destination, evaluation, progress, overrides,
-          max_accuracy_drop, min_agreement, data):
-    import tempfile
-
-    from mc.data.mnist1d import INPUT_SHAPE, load_mnist1d
-    from mc.passes import run_pass
-    from mc.passes.quantize import keep_float
-    from mc.quantization.presets import static_preset_values
-    from mc.quantization.scheme import StaticStep
-    from mc.quantization.search import SearchBudget, search
-
-    budget = build_config(SearchBudget, max_accuracy_drop=max_accuracy_drop, min_agreement=min_agreement)
-    preset = build_config(StaticStep, STATIC_OPTIONS, **static_preset_values(profile, **overrides))
-    if data is None and tuple(onnx_model.sample_shape) == INPUT_SHAPE:
-        _, validation = load_mnist1d().train_validation_split(0.1, seed=0)
-        selection_x, selection_y, selection = validation.x, validation.y, "MNIST-1D validation split (seed 0)"
-    else:
-        selection_x, selection_y, selection = evaluation.x, evaluation.y, evaluation.description
-    out().print(f"auto search on {onnx_model.path}: target {profile.name}, {threads} thread(s), budget: accuracy drop "
-                f"<= {budget.max_accuracy_drop} pt, agreement >= {budget.min_agreement:.0%}, AUROC drop <= {budget.max_auroc_drop}; "
-                f"judged on {selection}, final figures on {evaluation.description}")
-    with tempfile.TemporaryDirectory(prefix="mc-auto-") as workdir:
-        result = search(onnx_model.path, preset, samples[:calibration_samples] if samples is not None else None,
-                        selection_x, selection_y, threads, budget, progress, Path(workdir))
-        _print_candidates(result.table())
-        out().print(f"[bold]{result.verdict}[/]")
-        search_metrics = {"search": {"verdict": result.verdict, "selection_data": selection, "threads": threads,
-                                     "target": profile.name, "budget": budget.model_dump(mode="json"),
-                                     "candidates": result.table(), "sensitivity": result.sensitivity}}
-        if result.best.config is None:
-            return keep_float(onnx_model, destination, evaluation, threads, search_metrics)
-        return run_pass(result.best.config, onnx_model, destination, samples, evaluation, threads, progress, search_metrics)
 
 
 def _quantize_torch(model: str, mode: Mode, destination: Path, data: Path | None, json_path: Path | None) -> None:

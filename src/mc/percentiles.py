@@ -50,3 +50,12 @@ def summarize(values: Iterable[float]) -> dict[str, float | int | None]:
         summary[f"p{percentile}"] = nearest_rank(ordered, percentile) if enough else None
     summary["max"] = ordered[-1] if count else None
     return summary
+
+
+def percentile_curve(values: Iterable[float]) -> list[float]:
+    """The nearest-rank value at every whole percentile 0..100 (101 numbers): a distribution that a
+    report can plot (ECDF, box) without keeping every sample; empty for no values."""
+    ordered = sorted(values)
+    if not ordered:
+        return []
+    return [nearest_rank(ordered, percentile) for percentile in range(101)]

@@ -20,7 +20,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from mc.percentiles import min_queries, summarize
+from mc.percentiles import min_queries, percentile_curve, summarize
 from mc.pipeline.processor import STAGES, MetaPipeline, RequestOutcome
 
 ScenarioName = Literal["realtime", "latency", "throughput"]
@@ -123,6 +123,7 @@ def summarize_outcomes(
         "dropped_by_stage": {stage: count for stage, count in pipeline.dropped_by_stage.items() if count},
         "elapsed_s": elapsed_s,
         "latency_ms": summarize(outcome.latency_ms for outcome in completed),
+        "latency_curve_ms": percentile_curve(outcome.latency_ms for outcome in completed),
         "service_ms": summarize(outcome.service_ms for outcome in completed),
         "stage_ms": stage_ms,
         "misses": {
