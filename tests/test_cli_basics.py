@@ -2,11 +2,8 @@ import json
 import subprocess
 import sys
 
-import pytest
 
-from mc_cli.planned import PLANNED
-
-MISSION = ["train", "export", "quantize", "prune", "distill", "compile", "bench", "run", "report", "models", "targets", "doctor"]
+MISSION = ["train", "export", "quantize", "prune", "distill", "bench", "run", "report", "models", "targets", "doctor"]
 
 
 def test_help_lists_every_subcommand_of_the_mission(mc):
@@ -14,14 +11,6 @@ def test_help_lists_every_subcommand_of_the_mission(mc):
     assert result.exit_code == 0
     for name in MISSION + ["eval"]:
         assert f" {name} " in result.stdout, name
-
-
-@pytest.mark.parametrize("name", sorted(PLANNED))
-def test_commands_not_built_yet_say_so_in_one_line(mc, name):
-    result = mc(name, "whatever", "--target", "pi5")
-    assert result.exit_code == 2
-    assert "not built yet" in result.stderr and result.stdout == ""
-    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_doctor_reports_backends_with_versions(mc, tmp_path):

@@ -13,19 +13,30 @@ from mc.runtimes._predictor import Predictor
 
 
 def interleaved_ms(
-    predictors: dict[str, Predictor], sample: np.ndarray, rounds: int = 9, calls: int = 40, warmup: int = 20
+    predictors: dict[str, Predictor], sample: np.ndarray, rounds: int = 9, calls: int = 40, warmup: int = 20,
+    block_ms: float | None = None,
 ) -> dict[str, float]:
-    """Median over rounds of each predictor's mean latency on `sample`, in milliseconds."""
-    for predictor in predictors.values():
+    """Median over rounds of each predictor's mean latency on `sample`, in milliseconds.
+
+    With `block_ms`, a slow predictor makes fewer calls per round (at least one) so that one slow
+    variant cannot stretch the whole measurement; the fast ones still make `calls`.
+    """
+    per_round = {name: calls for name in predictors}
+    for name, predictor in predictors.items():
+        start = time.perf_counter()
         for _ in range(warmup):
             predictor.predict(sample)
+        warm_ms = (time.perf_counter() - start) / max(warmup, 1) * 1e3
+        if block_ms is not None and warm_ms > 0:
+            per_round[name] = max(1, min(calls, int(block_ms / warm_ms)))
     rounds_ms: dict[str, list[float]] = {name: [] for name in predictors}
     for _ in range(rounds):
         for name, predictor in predictors.items():
+            count = per_round[name]
             start = time.perf_counter()
-            for _ in range(calls):
+            for _ in range(count):
                 predictor.predict(sample)
-            rounds_ms[name].append((time.perf_counter() - start) / calls * 1e3)
+            rounds_ms[name].append((time.perf_counter() - start) / count * 1e3)
     return {name: statistics.median(values) for name, values in rounds_ms.items()}
 
 

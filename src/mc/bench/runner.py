@@ -163,9 +163,12 @@ def _variant_entry(spec: str, outcome: WorkerOutcome, target: TargetProfile, thr
         "status": "ok" if result.get("status") == "ok" else "failed",
         "error": result.get("error"),
         "failure_kind": result.get("kind"),
+        # The worker's own VmHWM first: Linux carries the parent's peak across fork+exec into the
+        # child's ru_maxrss, so wait4 reports at least the parent's size (mc run's parent is large).
         "worker": {"exit_code": outcome.exit_code, "wall_s": outcome.wall_s,
-                   "peak_rss_source": "wait4 ru_maxrss" if outcome.peak_rss_mb is not None else "VmHWM"},
-        "peak_rss_mb": outcome.peak_rss_mb if outcome.peak_rss_mb is not None else result.get("vmhwm_mb"),
+                   "peak_rss_source": "VmHWM of the worker" if result.get("vmhwm_mb") is not None else "wait4 ru_maxrss",
+                   "wait4_maxrss_mb": outcome.peak_rss_mb},
+        "peak_rss_mb": result.get("vmhwm_mb") if result.get("vmhwm_mb") is not None else outcome.peak_rss_mb,
     }
     if entry["status"] != "ok":
         entry["log_tail"] = outcome.log_tail  # the worker's last words (a traceback, a library's complaint)

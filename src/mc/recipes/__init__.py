@@ -1,0 +1,1 @@
+"""Recipes: YAML -> typed variants (chains of passes), the artifact cache, and `mc run`."""

@@ -1,0 +1,261 @@
+"""Recipes from YAML: `extends:` resolved, every value validated, every error one line with the
+file and line it came from, the unknown key with the nearest valid one, the wrong type named.
+"""
+
+from __future__ import annotations
+
+import difflib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from mc.errors import InputError
+from mc.recipes.schema import Gates, Recipe, Step
+from mc.recipes.steps import STAGE_HINT, STAGE_NAMES, accepted_stages, produced_stage, stage_of_source, step_types
+
+PathKey = tuple[Any, ...]
+Lines = dict[PathKey, str]  # path in the merged document -> "file:line" it was written at
+MAX_EXTENDS_DEPTH = 8
+TOP_LEVEL_KEYS = set(Recipe.model_fields) - {"source"} | {"extends"}
+
+
+def shipped_recipes_dir() -> Path:
+    return Path(str(resources.files("mc_recipes")))
+
+
+def shipped_recipe_names() -> list[str]:
+    """Recipes a user runs by name; `_base.yaml` and other `_` files are only there to be extended."""
+    return sorted(path.stem for path in shipped_recipes_dir().glob("*.yaml") if not path.stem.startswith("_"))
+
+
+def resolve_recipe_path(spec: str, relative_to: Path | None = None) -> Path:
+    """A recipe file path, or the name of a shipped recipe (`quickstart`, `pi5`, ...)."""
+    path = Path(spec)
+    if relative_to is not None and not path.is_absolute():
+        candidate = relative_to / path
+        if candidate.exists():
+            return candidate
+    if path.exists():
+        return path
+    if path.suffix in (".yaml", ".yml") and "/" in spec:
+        raise InputError(f"recipe not found: {spec}: check the path")
+    shipped = shipped_recipes_dir() / f"{path.stem}.yaml"
+    if shipped.exists() and path.suffix in ("", ".yaml", ".yml"):
+        return shipped
+    names = shipped_recipe_names()
+    close = difflib.get_close_matches(path.stem, names, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise InputError(f"recipe not found: {spec}: {hint}give a .yaml path or a shipped recipe ({', '.join(names)})")
+
+
+def _line_map(node: yaml.Node, file: str, path: PathKey, lines: Lines) -> None:
+    """Record where every key and value was written; refuse duplicate keys (YAML keeps the last silently)."""
+    lines[path] = f"{file}:{node.start_mark.line + 1}"
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key in seen:
+                raise InputError(f"{file}:{key_node.start_mark.line + 1}: {_dotted(path + (key,))}: duplicate key "
+                                 f"(first written at line {seen[key]}); keep one")
+            seen[key] = key_node.start_mark.line + 1
+            lines[path + (key,)] = f"{file}:{key_node.start_mark.line + 1}"
+            if isinstance(value_node, (yaml.MappingNode, yaml.SequenceNode)):
+                _line_map(value_node, file, path + (key,), lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _line_map(item, file, path + (index,), lines)
+
+
+def _read_yaml(path: Path) -> tuple[dict[str, Any], Lines]:
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise InputError(f"{path}: cannot read the recipe ({error.strerror})") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        if problem == "mapping values are not allowed here":
+            problem += ": a value that contains ': ' needs quotes"
+        raise InputError(f"{where}: not valid YAML ({problem})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: a recipe is a YAML mapping with model, target and variants (see recipes/quickstart.yaml)")
+    lines: Lines = {}
+    _line_map(node, str(path), (), lines)
+    return data, lines
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any], base_lines: Lines, override_lines: Lines,
+           path: PathKey = ()) -> dict[str, Any]:
+    """`override` on top of `base`: mappings merge key by key, anything else is replaced, and a
+    null removes the key (so a recipe can drop a variant it inherited)."""
+    merged = dict(base)
+    for key, value in override.items():
+        if value is None and key in merged:
+            del merged[key]
+            _drop_lines(base_lines, path + (key,))
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value, base_lines, override_lines, path + (key,))
+        else:
+            _drop_lines(base_lines, path + (key,))
+            merged[key] = value
+    return merged
+
+
+def _drop_lines(lines: Lines, prefix: PathKey) -> None:
+    for key in [key for key in lines if key[: len(prefix)] == prefix]:
+        del lines[key]
+
+
+def _read_with_extends(path: Path, depth: int = 0, chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any], Lines]:
+    resolved = path.resolve()
+    if resolved in chain:
+        raise InputError(f"{path}: extends itself through {' -> '.join(str(p) for p in chain)}; break the cycle")
+    if depth > MAX_EXTENDS_DEPTH:
+        raise InputError(f"{path}: more than {MAX_EXTENDS_DEPTH} levels of extends")
+    data, lines = _read_yaml(path)
+    parent_spec = data.pop("extends", None)
+    if parent_spec is None:
+        return data, lines
+    if not isinstance(parent_spec, str):
+        raise InputError(f"{lines[('extends',)]}: extends: give one recipe path or shipped name, got {parent_spec!r}")
+    try:
+        parent_path = resolve_recipe_path(parent_spec, relative_to=path.parent)
+    except InputError as error:
+        raise InputError(f"{lines[('extends',)]}: extends: {error}") from None
+    base, base_lines = _read_with_extends(parent_path, depth + 1, chain + (resolved,))
+    merged_lines = dict(base_lines)
+    merged = _merge(base, data, merged_lines, lines)
+    merged_lines.update(lines)
+    return merged, merged_lines
+
+
+def _dotted(path: PathKey) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def _where(lines: Lines, path: PathKey, fallback: str) -> str:
+    """The nearest recorded line for `path` (a missing key points at its parent)."""
+    for cut in range(len(path), -1, -1):
+        if path[:cut] in lines:
+            return lines[path[:cut]]
+    return fallback
+
+
+def _validation_message(error: ValidationError, model_type: type[BaseModel]) -> tuple[PathKey, str]:
+    first = error.errors()[0]
+    loc = tuple(first["loc"])
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        fields = _fields_at(model_type, loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), fields, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        return loc, f"unknown key {loc[-1]!r}: {hint}valid keys: {', '.join(fields)}"
+    if kind == "missing":
+        return loc, "required key is missing"
+    message = first["msg"].removeprefix("Value error, ")
+    return loc, f"{message} (got {first.get('input')!r})"
+
+
+def _fields_at(model_type: type[BaseModel], loc: PathKey) -> list[str]:
+    current: Any = model_type
+    for part in loc:
+        field = getattr(current, "model_fields", {}).get(part)
+        if field is None or not isinstance(field.annotation, type) or not issubclass(field.annotation, BaseModel):
+            return sorted(getattr(current, "model_fields", {}))
+        current = field.annotation
+    return sorted(getattr(current, "model_fields", {}))
+
+
+def _parse_step(item: Any, path: PathKey, lines: Lines, fallback: str) -> Step:
+    types = step_types()
+    if isinstance(item, str):  # `- export` with the defaults
+        item = {item: None}
+    if not isinstance(item, dict) or len(item) != 1:
+        raise InputError(f"{_where(lines, path, fallback)}: {_dotted(path)}: a step is one pass name with its config, "
+                         f"e.g. `- quantize: {{mode: dynamic}}` (passes: {', '.join(types)})")
+    (name, values), = item.items()
+    if name not in types:
+        close = difflib.get_close_matches(str(name), list(types), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        known = list(types) + ([] if "compile" in types else ["compile (not in this build)"])
+        raise InputError(f"{_where(lines, path + (name,), fallback)}: {_dotted(path)}: unknown pass {name!r}: {hint}"
+                         f"passes: {', '.join(known)}")
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        raise InputError(f"{_where(lines, path + (name,), fallback)}: {_dotted(path + (name,))}: the config of a step is a "
+                         f"mapping of its options, got {values!r}")
+    config_type = types[name]
+    try:
+        config = config_type.model_validate(values)
+    except ValidationError as error:
+        loc, message = _validation_message(error, config_type)
+        full = path + (name,) + loc
+        raise InputError(f"{_where(lines, full, fallback)}: {_dotted(full)}: {message}") from None
+    return Step(name, config)
+
+
+def _check_chain(model: str, variant: str, steps: tuple[Step, ...], lines: Lines, fallback: str) -> None:
+    stage = stage_of_source(model)
+    for index, step in enumerate(steps):
+        accepted = accepted_stages(step.pass_name, step.config)
+        if stage not in accepted:
+            path = ("variants", variant, index)
+            hint = STAGE_HINT.get(accepted[0], "")
+            raise InputError(f"{_where(lines, path, fallback)}: {_dotted(path)}: `{step.pass_name}` gets {STAGE_NAMES[stage]} here; {hint}")
+        stage = produced_stage(step.pass_name, step.config, stage)
+
+
+def parse_recipe(data: dict[str, Any], lines: Lines, source: str) -> Recipe:
+    """A validated Recipe from merged YAML data; errors name the file and line."""
+    fallback = f"{source}:1"
+    unknown = [key for key in data if key not in TOP_LEVEL_KEYS]
+    if unknown:
+        key = unknown[0]
+        close = difflib.get_close_matches(str(key), sorted(TOP_LEVEL_KEYS), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise InputError(f"{_where(lines, (key,), fallback)}: unknown key {key!r}: {hint}valid keys: {', '.join(sorted(TOP_LEVEL_KEYS))}")
+    raw_variants = data.get("variants")
+    if not isinstance(raw_variants, dict) or not raw_variants:
+        raise InputError(f"{_where(lines, ('variants',), fallback)}: variants: give at least one named variant, each a list "
+                         "of steps (e.g. `fp32: [export]`)")
+    variants: dict[str, tuple[Step, ...]] = {}
+    for name, steps in raw_variants.items():
+        path = ("variants", name)
+        if not isinstance(steps, list) or not steps:
+            raise InputError(f"{_where(lines, path, fallback)}: {_dotted(path)}: a variant is a non-empty list of steps")
+        variants[str(name)] = tuple(_parse_step(item, path + (index,), lines, fallback) for index, item in enumerate(steps))
+    values = {key: value for key, value in data.items() if key != "variants"}
+    try:
+        recipe = Recipe.model_validate({**values, "variants": variants, "source": source})
+    except ValidationError as error:
+        loc, message = _validation_message(error, Recipe)
+        if loc[:1] == ("variants",) and len(loc) == 2:
+            message = f"variant name {loc[1]!r}: use letters, digits, '.', '_' and '-'"
+        raise InputError(f"{_where(lines, loc, fallback)}: {_dotted(loc)}: {message}") from None
+    for path, message in recipe.problems():
+        raise InputError(f"{_where(lines, path, fallback)}: {_dotted(path)}: {message}")
+    for name, steps in recipe.variants.items():
+        _check_chain(recipe.model, name, steps, lines, fallback)
+    return recipe
+
+
+def load_recipe(spec: str) -> Recipe:
+    """A recipe from a YAML path or a shipped name, `extends:` resolved, fully validated."""
+    path = resolve_recipe_path(spec)
+    data, lines = _read_with_extends(path)
+    return parse_recipe(data, lines, str(path))
+
+
+__all__ = ["Gates", "load_recipe", "parse_recipe", "resolve_recipe_path", "shipped_recipe_names"]

@@ -1,0 +1,210 @@
+"""`mc run`: every variant of a recipe built (through the cache), benched under the target, timed
+side by side, and written as one run directory: `<out>/<recipe>/<run-id>/` with the artifacts, the
+raw bench result, report.json and its Markdown and HTML renderings, then `<out>/<recipe>/latest`
+pointed at it.
+
+The run is assembled in a hidden staging directory and renamed into place only when complete, so
+an error or Ctrl-C leaves no half-written run (and the cache keeps only finished entries).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import os
+import secrets
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mc.atomic import write_json_atomic
+from mc.bench.runner import run_bench
+from mc.errors import InputError
+from mc.progress import Progress
+from mc.recipes.cache import ArtifactCache
+from mc.recipes.chain import ChainContext, VariantBuild, build_variant
+from mc.recipes.schema import Recipe
+from mc.report.build import build_report
+from mc.report.schema import Report
+from mc.targets import load_target
+
+LATEST = "latest"
+TIMING_ROUNDS = 15
+TIMING_CALLS = 40
+TIMING_BLOCK_MS = 20.0  # per variant per round: a slow variant makes fewer calls, not a longer run
+TIMING_WARMUP = 10
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path
+    report: Report
+
+
+def select_variants(recipe: Recipe, only: list[str] | None) -> tuple[list[str], str | None]:
+    """The variants to run (the reference always among them, since every ratio needs it) and a
+    note when the reference was added."""
+    names = list(recipe.variants)
+    if not only:
+        return names, None
+    for name in only:
+        if name not in recipe.variants:
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise InputError(f"--only {name}: no such variant in {recipe.name}: {hint}variants: {', '.join(names)}")
+    chosen = [name for name in names if name in only]
+    reference = recipe.reference_variant
+    if reference not in chosen:
+        return [reference, *chosen], f"added the reference variant {reference!r}: drops and ratios are measured against it"
+    return chosen, None
+
+
+def new_run_id(now: dt.datetime | None = None) -> str:
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
+
+
+def _publish_artifact_copy(source: Path, destination: Path) -> None:
+    """Hard-link the cached artifact into the run (no copy of big files), else copy; the sidecar is copied."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, destination)
+    except OSError:
+        shutil.copy2(source, destination)
+    sidecar = Path(str(source) + ".json")
+    if sidecar.exists():
+        shutil.copy2(sidecar, Path(str(destination) + ".json"))
+
+
+def _interleaved_latency(paths: dict[str, str], threads: int, input_shape: tuple[int, ...] | None) -> dict[str, Any]:
+    """Each variant's model alone at batch 1, timed in interleaved rounds in one process: the ratio
+    between two variants from here is what gates compare (drift hits all of them alike)."""
+    import numpy as np
+
+    from mc.bench.variant import load_variant
+    from mc.timing import interleaved_ms
+
+    predictors, shapes = {}, {}
+    for name, spec in paths.items():
+        try:
+            variant = load_variant(spec, threads, input_shape)
+        except Exception as error:  # recorded, not fatal: the bench already judged this variant
+            return {"error": f"{name}: {type(error).__name__}: {error}"}
+        predictors[name], shapes[name] = variant.predictor, variant.sample_shape
+    if len({tuple(shape) for shape in shapes.values()}) > 1:
+        return {"error": "the variants take different input shapes: no common sample to time them on"}
+    sample = np.random.default_rng(0).standard_normal((1, *next(iter(shapes.values())))).astype(np.float32)
+    medians = interleaved_ms(predictors, sample, rounds=TIMING_ROUNDS, calls=TIMING_CALLS, warmup=TIMING_WARMUP,
+                             block_ms=TIMING_BLOCK_MS)
+    return {"median_ms": medians, "rounds": TIMING_ROUNDS, "calls_per_round": TIMING_CALLS, "threads": threads,
+            "block_ms": TIMING_BLOCK_MS, "batch": 1,
+            "method": "interleaved rounds in one process; median over rounds of each round's mean"}
+
+
+def _update_latest(recipe_dir: Path, run_id: str) -> None:
+    """Point `latest` at the new run atomically (a symlink renamed over the old one)."""
+    link = recipe_dir / LATEST
+    temporary = recipe_dir / f".{LATEST}.{secrets.token_hex(4)}"
+    try:
+        os.symlink(run_id, temporary)
+        os.replace(temporary, link)
+    except OSError:  # no symlinks here (some filesystems): a pointer file instead
+        temporary.unlink(missing_ok=True)
+        write_json_atomic(recipe_dir / f"{LATEST}.json", {"run_id": run_id})
+
+
+def run_recipe(
+    recipe: Recipe,
+    out_root: Path,
+    progress: Progress,
+    only: list[str] | None = None,
+    use_cache: bool = True,
+    cache_root: Path | None = None,
+    debug: bool = False,
+    log=lambda message: None,
+) -> RunOutcome:
+    began = time.time()
+    started = dt.datetime.now(dt.timezone.utc)
+    names, note = select_variants(recipe, only)
+    if note:
+        log(note)
+    target = load_target(recipe.target)
+    threads = target.host_threads()
+    context = ChainContext(recipe, target, threads, progress, debug)
+    log(f"model {recipe.model}: {context.source.stage}, sha256 {context.source.sha256[:12]}")  # loads it: bad input fails here
+
+    run_id = new_run_id(started)
+    recipe_dir = out_root / recipe.name
+    recipe_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{run_id}.", suffix=".partial", dir=recipe_dir))
+    scratch_cache = None if use_cache else Path(tempfile.mkdtemp(prefix="mc-nocache-"))
+    try:
+        cache = ArtifactCache(scratch_cache or cache_root)
+        builds: list[VariantBuild] = []
+        with progress.task("building variants", total=len(names)) as task:
+            for name in names:
+                task.advance(0, name)
+                build = build_variant(name, recipe.variants[name], context, cache)
+                builds.append(build)
+                log(_describe_build(build))
+                task.advance(1, "")
+        artifact_paths: dict[str, str] = {}
+        for build in builds:
+            if build.status == "ok" and build.artifact is not None:
+                relative = Path("artifacts") / f"{build.name}{''.join(build.artifact.suffixes)}"
+                _publish_artifact_copy(build.artifact, staging / relative)
+                artifact_paths[build.name] = str(staging / relative)
+        bench, timing = _bench(recipe, builds, artifact_paths, context, progress, log)
+        finished = dt.datetime.now(dt.timezone.utc)
+        run_meta = {
+            "id": run_id, "started": started.isoformat(timespec="seconds"), "finished": finished.isoformat(timespec="seconds"),
+            "seconds": round(time.time() - began, 1), "only": only, "cache": "on" if use_cache else "off (--no-cache)",
+        }
+        report = build_report(recipe, builds, bench, timing, run_meta, staging)
+        if bench is not None:
+            write_json_atomic(staging / "bench.json", bench)
+        _write_report_files(report, staging)
+        final = recipe_dir / run_id
+        os.rename(staging, final)
+        _update_latest(recipe_dir, run_id)
+        return RunOutcome(final, report)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if scratch_cache is not None:
+            shutil.rmtree(scratch_cache, ignore_errors=True)
+
+
+def _bench(recipe: Recipe, builds: list[VariantBuild], artifact_paths: dict[str, str], context: ChainContext,
+           progress: Progress, log) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    if not artifact_paths:
+        log("no variant was built: nothing to bench")
+        return None, None
+    reference = artifact_paths.get(recipe.reference_variant)
+    if reference is None:
+        log(f"the reference variant {recipe.reference_variant!r} was not built: no drops or ratios against it")
+    bench = run_bench(list(artifact_paths.values()), recipe.target, recipe.bench, progress,
+                      reference=reference, input_shape=context.input_shape)
+    benched = {name: entry for name, entry in zip(artifact_paths, bench["variants"])}
+    timed = {name: artifact_paths[name] for name, entry in benched.items() if entry["status"] == "ok"}
+    with progress.task("timing side by side", total=1) as task:
+        timing = _interleaved_latency(timed, context.threads, context.input_shape) if timed else None
+        task.advance(1, "")
+    bench["variant_names"] = list(benched)
+    return bench, timing
+
+
+def _describe_build(build: VariantBuild) -> str:
+    if build.status != "ok":
+        return f"{build.name}: {build.status}: {build.error}"
+    steps = ", ".join(f"{step.pass_name}{' (cached)' if step.cached else f' {step.seconds:.0f} s'}" for step in build.steps)
+    return f"{build.name}: built ({steps})"
+
+
+def _write_report_files(report: Report, directory: Path) -> None:
+    from mc.report.render import write_renderings
+
+    write_json_atomic(directory / "report.json", report.to_json())
+    write_renderings(report, directory)

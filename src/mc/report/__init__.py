@@ -1,0 +1,1 @@
+"""Run reports: the mc.report/1 schema, its Markdown and HTML renderings, and `mc report compare`."""

@@ -1,0 +1,173 @@
+"""`mc report compare BASE NEW`: the CI gate between two reports of the same recipe.
+
+Deterministic figures gate hard with small tolerances: artifact size, accuracy, confidence AUROC,
+and whether a variant still builds and passes its recipe gates. Times never gate as absolute
+numbers across machines or runs: only each variant's latency *ratio* to its reference, measured
+side by side within one run, is compared, with a tolerance for noise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mc.errors import InputError
+from mc.report.schema import Report, Variant
+
+CHECKS = ("status", "gates", "size", "accuracy", "auroc", "latency")
+Verdict = Literal["regression", "warning", "ok", "improved", "new", "skipped"]
+
+
+class Tolerances(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    size: float = Field(0.01, ge=0, description="relative growth of the artifact size allowed")
+    accuracy: float = Field(0.2, ge=0, description="accuracy points that may be lost")
+    auroc: float = Field(0.01, ge=0, description="confidence AUROC that may be lost")
+    latency: float = Field(0.25, ge=0, description="relative growth of the latency ratio (noise)")
+
+
+@dataclass
+class Finding:
+    variant: str
+    check: str
+    base: str
+    new: str
+    verdict: Verdict
+    note: str = ""
+
+
+@dataclass
+class Comparison:
+    base_label: str
+    new_label: str
+    findings: list[Finding] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def regressions(self) -> list[Finding]:
+        return [finding for finding in self.findings if finding.verdict == "regression"]
+
+    @property
+    def passed(self) -> bool:
+        return not self.regressions
+
+
+def parse_fail_on(text: str | None) -> frozenset[str]:
+    if not text:
+        return frozenset(CHECKS)
+    chosen = {part.strip() for part in text.split(",") if part.strip()}
+    unknown = sorted(chosen - set(CHECKS))
+    if unknown:
+        raise InputError(f"--fail-on {','.join(unknown)}: unknown check; choose from {','.join(CHECKS)}")
+    return frozenset(chosen)
+
+
+def _value(variant: Variant, key: str) -> float | None:
+    figure = variant.figures.get(key)
+    return figure.value if figure is not None else None
+
+
+def _fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "n/a"
+    if unit == "MB":
+        return f"{value:.3f} MB"
+    if unit == "%":
+        return f"{value:.2f}%"
+    if unit == "x":
+        return f"{value:.3f}x"
+    return f"{value:.4f}"
+
+
+def _verdict(failed: bool, improved: bool, check: str, fail_on: frozenset[str]) -> Verdict:
+    if failed:
+        return "regression" if check in fail_on else "warning"
+    return "improved" if improved else "ok"
+
+
+def _compare_variant(base: Variant, new: Variant, tolerances: Tolerances, fail_on: frozenset[str], reference: str) -> list[Finding]:
+    name = base.name
+    if new.status == "unavailable" and base.status != "unavailable":
+        return [Finding(name, "status", base.status, new.status, "skipped", new.error or "")]
+    if base.status == "ok" and new.status != "ok":
+        return [Finding(name, "status", "ok", new.status, _verdict(True, False, "status", fail_on), new.error or "")]
+    if base.status != "ok" and new.status == "ok":
+        return [Finding(name, "status", base.status, "ok", "improved")]
+    if new.status != "ok":
+        return [Finding(name, "status", base.status, new.status, "skipped", "did not run in either report")]
+    findings = []
+    base_gates, new_gates = base.passes_gates(), new.passes_gates()
+    failing = ", ".join(f"{gate.name} ({gate.value if gate.value is not None else 'n/a'} vs {gate.limit:g} {gate.unit})"
+                        for gate in new.gates if not gate.passed)
+    findings.append(Finding(name, "gates", "pass" if base_gates else "fail", "pass" if new_gates else "fail",
+                            _verdict(base_gates and not new_gates, new_gates and not base_gates, "gates", fail_on), failing))
+
+    size_base, size_new = _value(base, "size_mb"), _value(new, "size_mb")
+    if size_base is not None and size_new is not None:
+        grew = size_new > size_base * (1 + tolerances.size)
+        findings.append(Finding(name, "size", _fmt(size_base, "MB"), _fmt(size_new, "MB"),
+                                _verdict(grew, size_new < size_base * (1 - tolerances.size), "size", fail_on),
+                                f"tolerance +{tolerances.size:.0%}"))
+    for check, key, unit, tolerance in (("accuracy", "accuracy", "%", tolerances.accuracy),
+                                        ("auroc", "confidence_auroc", "auroc", tolerances.auroc)):
+        old, now = _value(base, key), _value(new, key)
+        if old is None or now is None:
+            continue
+        findings.append(Finding(name, check, _fmt(old, unit), _fmt(now, unit),
+                                _verdict(now < old - tolerance, now > old + tolerance, check, fail_on),
+                                f"tolerance -{tolerance:g}{' pt' if unit == '%' else ''}"))
+    if name != reference:
+        old, now = _value(base, "latency_ratio"), _value(new, "latency_ratio")
+        if old is not None and now is not None:
+            findings.append(Finding(name, "latency", _fmt(old, "x"), _fmt(now, "x"),
+                                    _verdict(now > old * (1 + tolerances.latency), now < old * (1 - tolerances.latency), "latency", fail_on),
+                                    f"ratio to {reference} in the same run; tolerance +{tolerances.latency:.0%}"))
+    return findings
+
+
+def compare_reports(base: Report, new: Report, fail_on: frozenset[str] = frozenset(CHECKS),
+                    tolerances: Tolerances = Tolerances(), base_label: str = "base", new_label: str = "new") -> Comparison:
+    if base.reference != new.reference:
+        raise InputError(f"the reports measure against different references ({base.reference!r} vs {new.reference!r}): "
+                         "their ratios cannot be compared; rerun with the same recipe")
+    comparison = Comparison(base_label, new_label)
+    if base.recipe.get("name") != new.recipe.get("name"):
+        comparison.warnings.append(f"different recipes: {base.recipe.get('name')} vs {new.recipe.get('name')}")
+    if base.target.get("name") != new.target.get("name"):
+        comparison.warnings.append(f"different targets: {base.target.get('name')} vs {new.target.get('name')}")
+    for variant in base.variants:
+        other = new.variant(variant.name)
+        if other is None:
+            comparison.findings.append(Finding(variant.name, "status", variant.status, "missing",
+                                               _verdict(True, False, "status", fail_on), "the variant is gone from the new report"))
+            continue
+        comparison.findings.extend(_compare_variant(variant, other, tolerances, fail_on, base.reference))
+    for variant in new.variants:
+        if base.variant(variant.name) is None:
+            comparison.findings.append(Finding(variant.name, "status", "absent", variant.status, "new", "not in the base report"))
+    return comparison
+
+
+MARKS = {"regression": "❌ regression", "warning": "⚠️ worse (not gated)", "ok": "✅ ok", "improved": "✅ improved",
+         "new": "🆕 new", "skipped": "⏭️ skipped"}
+
+
+def render_comparison(comparison: Comparison, fail_on: frozenset[str]) -> str:
+    """Markdown for a pull-request comment or $GITHUB_STEP_SUMMARY."""
+    regressions = comparison.regressions
+    headline = ("**mc report compare: PASS**" if comparison.passed
+                else f"**mc report compare: FAIL**: {len(regressions)} regression(s)")
+    lines = [f"### {headline}", "",
+             f"Base `{comparison.base_label}` against new `{comparison.new_label}`. Gated checks: {', '.join(sorted(fail_on))}. "
+             "Latency is compared only as each variant's ratio to its reference measured side by side in the same run.", ""]
+    lines += [f"> warning: {warning}" for warning in comparison.warnings]
+    if comparison.warnings:
+        lines.append("")
+    lines += ["| variant | check | base | new | verdict | note |", "|---|---|---|---|---|---|"]
+    order = {"regression": 0, "warning": 1, "new": 2, "skipped": 3, "improved": 4, "ok": 5}
+    for finding in sorted(comparison.findings, key=lambda f: (order[f.verdict], f.variant, CHECKS.index(f.check))):
+        note = finding.note.replace("|", "\\|")
+        lines.append(f"| {finding.variant} | {finding.check} | {finding.base} | {finding.new} | {MARKS[finding.verdict]} | {note} |")
+    return "\n".join(lines) + "\n"

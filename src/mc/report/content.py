@@ -1,0 +1,429 @@
+"""What a report says, independent of how it is drawn: the title, the note on how figures were
+obtained, and every table as rows of cells. Markdown and HTML both render these, so a number, a
+"n/a" or a pass/fail verdict cannot differ between `report.md` and `report.html`.
+
+Cells hold plain, unescaped text; each renderer escapes for its own syntax.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from mc.report.format import (
+    NA,
+    format_delta,
+    format_drop,
+    format_figure,
+    format_number,
+    format_setting,
+    format_value,
+    gate_relation,
+    is_estimated,
+    one_line,
+)
+from mc.report.schema import Figure, Gate, Report, Variant
+
+Tone = Literal["pass", "fail", "unjudged", "muted"]
+
+
+@dataclass(frozen=True)
+class Cell:
+    text: str
+    tone: Tone | None = None  # a verdict the HTML colours; Markdown spells it out in `text`
+    numeric: bool = False  # right-aligned, so digits line up down a column
+    estimated: bool = False  # holds an estimate (the text already carries the mark)
+    hint: str = ""  # where the figure came from (`Figure.source`), a tooltip in HTML
+
+
+@dataclass(frozen=True)
+class Table:
+    key: str  # a stable id (HTML anchors, tests)
+    title: str
+    headers: list[str]
+    rows: list[list[Cell]]
+    notes: list[str] = field(default_factory=list)
+    numeric_columns: frozenset[int] = frozenset()
+
+
+# --- the header ----------------------------------------------------------------------------------
+
+
+def _name(data: dict[str, Any], fallback: str) -> str:
+    value = data.get("name")
+    return str(value) if value else fallback
+
+
+def title(report: Report) -> str:
+    return f"mc report: {_name(report.recipe, 'recipe')} → {_name(report.target, 'target')}"
+
+
+def run_facts(report: Report) -> list[tuple[str, str]]:
+    """The facts a reader needs to find and trust the run: which, when, where, with what."""
+    facts = [
+        ("recipe", _name(report.recipe, NA)),
+        ("target", _describe(report.target)),
+        ("run", str(report.run.get("id", NA))),
+        ("host", host_description(report.measurement)),
+        ("started", str(report.run.get("started", NA))),
+    ]
+    seconds = report.run.get("seconds")
+    if isinstance(seconds, (int, float)):
+        facts.append(("took", format_value(float(seconds), "s")))
+    return facts
+
+
+def _describe(target: dict[str, Any]) -> str:
+    name = _name(target, NA)
+    description = target.get("description")
+    return f"{name} ({description})" if description else name
+
+
+def host_name(measurement: dict[str, Any]) -> str:
+    """The bench records the host as a dict (hostname, machine, cpu_count, ...); older or hand-made
+    reports may hold a plain string."""
+    host = measurement.get("host")
+    if isinstance(host, dict):
+        return str(host.get("hostname") or "this host")
+    return str(host) if host else "this host"
+
+
+def host_description(measurement: dict[str, Any]) -> str:
+    host = measurement.get("host")
+    if not isinstance(host, dict):
+        return host_name(measurement)
+    details = [str(host[key]) for key in ("machine", "system") if host.get(key)]
+    if host.get("cpu_count"):
+        details.append(f"{host['cpu_count']} cores")
+    return f"{host_name(measurement)} ({', '.join(details)})" if details else host_name(measurement)
+
+
+def measurement_note(report: Report) -> str:
+    """What "measured on HOST, N threads" means: the first thing a reader needs, because a latency
+    measured on a 2-core x86 VM says little about a Raspberry Pi unless it says which it is."""
+    host = host_name(report.measurement)
+    threads = report.measurement.get("threads")
+    thread_text = f"{threads} thread{'s' if threads != 1 else ''}" if threads is not None else "an unrecorded thread count"
+    target = _name(report.target, "the target")
+    parts = [f"Latencies, speeds and memory are measured on {host} with {thread_text}"]
+    note = report.measurement.get("thread_note")
+    if note:
+        parts[0] += f" ({note})"
+    if report.target.get("is_host"):
+        parts.append(f"{host} is the target ({target}), so these are the target's own numbers.")
+    else:
+        parts[0] += f": they are {host}'s numbers, not {target}'s"
+        parts.append(f"Figures marked (est.) are roofline estimates for {target}, not measurements.")
+    parts.append(
+        f"Sizes and parameter counts are counted from the files; drops, ratios and speed-ups are against "
+        f"the reference variant {report.reference} in the same run. n/a: not obtained (a failed step, "
+        "or too few queries for that percentile)."
+    )
+    return ". ".join(part.rstrip(".") for part in parts) + "."
+
+
+def recommendation_line(report: Report) -> str:
+    recommendation = report.recommendation
+    reason = one_line(recommendation.reason)
+    if recommendation.variant is None:
+        return f"No variant to ship: {reason}"
+    return f"Ship {recommendation.variant}: {reason}"
+
+
+def versions_line(report: Report) -> str:
+    versions = report.measurement.get("versions") or {}
+    if not isinstance(versions, dict):
+        return ""
+    return ", ".join(f"{name} {version}" for name, version in sorted(versions.items()) if version)
+
+
+# --- cells ---------------------------------------------------------------------------------------
+
+
+def figure_cell(figure: Figure | None, text: str | None = None) -> Cell:
+    shown = format_figure(figure) if text is None else text
+    return Cell(
+        shown,
+        tone="muted" if shown == NA else None,
+        numeric=True,
+        estimated=is_estimated(figure),
+        hint=figure.source if figure is not None else "",
+    )
+
+
+def _figure(variant: Variant, key: str) -> Figure | None:
+    return variant.figures.get(key)
+
+
+def _value(variant: Variant | None, key: str) -> float | None:
+    figure = variant.figures.get(key) if variant is not None else None
+    return figure.value if figure is not None else None
+
+
+def variant_label(report: Report, variant: Variant) -> str:
+    """The seed's "Implementation": the variant's name, what it is, and which one is the yardstick."""
+    label = variant.name
+    if variant.kind and variant.kind != variant.name:
+        label += f" · {variant.kind}"
+    if variant.name == report.reference:
+        label += " (reference)"
+    return label
+
+
+def _joined(*parts: str) -> str:
+    shown = [part for part in parts if part and part != NA]
+    return " · ".join(shown) if shown else NA
+
+
+# --- the seed's implementation table --------------------------------------------------------------
+
+
+def _size_text(variant: Variant) -> str:
+    size = format_figure(_figure(variant, "size_mb"))
+    ratio = _figure(variant, "size_ratio")
+    if size == NA or ratio is None or ratio.value is None:
+        return size
+    return f"{size} · {format_figure(ratio)} ref"
+
+
+def _speed_text(variant: Variant) -> str:
+    p50 = _figure(variant, "model_p50_ms")
+    if p50 is None or p50.value is None:
+        return NA
+    speedup = _figure(variant, "speedup")
+    speedup_text = f"{format_figure(speedup)} vs ref" if speedup is not None and speedup.value is not None else ""
+    return _joined(f"{format_figure(p50)} p50", format_figure(_figure(variant, "throughput")), speedup_text)
+
+
+def _accuracy_loss_text(variant: Variant) -> str:
+    drop = format_drop(_figure(variant, "accuracy_drop"))
+    accuracy = format_figure(_figure(variant, "accuracy"))
+    if drop == NA:
+        return NA if accuracy == NA else f"{NA} · accuracy {accuracy}"
+    return drop if accuracy == NA else f"{drop} · accuracy {accuracy}"
+
+
+def _auroc_text(variant: Variant, reference: Variant | None) -> str:
+    """AUROC with its change against the reference: a compression that keeps accuracy but breaks the
+    confidence head (the model's knowledge of its own errors) shows here and nowhere else."""
+    figure = _figure(variant, "confidence_auroc")
+    text = format_figure(figure)
+    if text == NA or reference is None or reference.name == variant.name:
+        return text
+    delta = format_delta(_value(variant, "confidence_auroc"), _value(reference, "confidence_auroc"), "auroc")
+    return f"{text} · {delta} vs ref" if delta else text
+
+
+def _status_cell(report: Report, variant: Variant) -> Cell:
+    label = variant_label(report, variant)
+    if variant.status == "ok":
+        return Cell(label)
+    return Cell(f"{label}: {variant.status.upper()}", tone="fail" if variant.status == "failed" else "unjudged")
+
+
+def implementation_table(report: Report) -> Table:
+    """The seed's "Optimization Results" table, one row per variant, every figure from this run."""
+    reference = report.variant(report.reference)
+    target = _name(report.target, "target")
+    with_estimate = any(_figure(variant, "estimated_p50_ms") for variant in report.variants)
+    headers = ["Implementation", "Model size", "Inference speed (model)", "Memory (peak RSS)", "Accuracy loss",
+               "Agreement with ref", "Confidence AUROC (Δ ref)"]
+    if with_estimate:
+        headers.append(f"Est. on {target} (model + pipeline)")
+    rows: list[list[Cell]] = []
+    for variant in report.variants:
+        p50 = _figure(variant, "model_p50_ms")
+        row = [
+            _status_cell(report, variant),
+            figure_cell(_figure(variant, "size_mb"), _size_text(variant)),
+            figure_cell(p50, _speed_text(variant)),
+            figure_cell(_figure(variant, "peak_rss_mb")),
+            figure_cell(_figure(variant, "accuracy_drop"), _accuracy_loss_text(variant)),
+            figure_cell(_figure(variant, "agreement")),
+            figure_cell(_figure(variant, "confidence_auroc"), _auroc_text(variant, reference)),
+        ]
+        if with_estimate:
+            row.append(figure_cell(_figure(variant, "estimated_p50_ms")))
+        rows.append(row)
+    notes = [(
+        "Inference speed: the model alone at batch 1 (p50 latency, inferences per second, and speed-up "
+        f"against {report.reference}). Accuracy loss: points below the reference on the held-out set. "
+        "Agreement: top-1 answers identical to the reference. Confidence AUROC: how well the confidence "
+        "head separates right from wrong answers (0.5 is chance): a drop means the model no longer knows "
+        "when it is wrong."
+    )]
+    return Table("implementations", "Optimization results", headers, rows, notes, frozenset(range(1, len(headers))))
+
+
+# --- the seed's hardware table --------------------------------------------------------------------
+
+
+def hardware_table(report: Report) -> Table:
+    rows = []
+    for row in report.hardware:
+        variant = report.variant(row.variant)
+        model_type = variant_label(report, variant) if variant is not None else row.variant
+        speed = _joined(format_figure(row.speed), format_figure(row.latency))
+        rows.append([
+            Cell(row.hardware),
+            Cell(model_type),
+            Cell(speed, tone="muted" if speed == NA else None, numeric=True,
+                 estimated=is_estimated(row.speed) or is_estimated(row.latency),
+                 hint=row.speed.source or row.latency.source),
+            Cell(row.suitable_for),
+        ])
+    notes = [] if rows else ["No hardware rows in this run."]
+    return Table("hardware", "Hardware", ["Hardware", "Model type", "Inference speed", "Suitable for"],
+                 rows, notes, frozenset({2}))
+
+
+# --- real-time statistics -------------------------------------------------------------------------
+
+
+def _ms(value: float | None) -> Cell:
+    text = format_value(None if value is None else float(value), "ms")
+    return Cell(text, tone="muted" if text == NA else None, numeric=True)
+
+
+def _count(value: int, of: int, bad: bool = True) -> Cell:
+    """A count with its share of requests: "3 (1.5 %)" says more than "3" when runs differ in length."""
+    share = f" ({format_number(100.0 * value / of, '%')} %)" if of and value else ""
+    return Cell(f"{value:,}{share}", tone="fail" if bad and value else None, numeric=True)
+
+
+def bench_summary(bench: dict[str, Any]) -> str:
+    """The settings that decide what the real-time numbers mean: rate, arrivals, duration, warm-up."""
+    if not bench:
+        return "settings not recorded"
+    rate = bench.get("rate", bench.get("rate_hz"))
+    parts = [f"{float(rate):g} Hz" if rate else "the pipeline's default rate"]
+    if bench.get("arrivals"):
+        parts.append(f"{bench['arrivals']} arrivals")
+    duration = bench.get("duration", bench.get("duration_s"))
+    if duration:
+        parts.append(f"{format_setting(float(duration), 's')} per variant")
+    if bench.get("warmup") is not None:
+        parts.append(f"{bench['warmup']} warm-up requests")
+    return ", ".join(parts)
+
+
+def realtime_table(report: Report) -> Table:
+    headers = ["Variant", "Requests", "Completed", "Dropped", "p50", "p90", "p99", "max"]
+    sample = next((variant.realtime for variant in report.variants if variant.realtime), None)
+    target_ms = format_setting(sample.target_ms, "ms") if sample else "50 ms"
+    limit_ms = format_setting(sample.limit_ms, "ms") if sample else "100 ms"
+    headers += [f"Over {target_ms}", f"Over {limit_ms}", "Final quality level"]
+    rows = []
+    for variant in report.variants:
+        stats = variant.realtime
+        if stats is None:
+            continue
+        latency = stats.latency_ms
+        rows.append([
+            Cell(variant.name),
+            Cell(f"{stats.requests:,}", numeric=True),
+            Cell(f"{stats.completed:,}", numeric=True),
+            _count(stats.dropped, stats.requests),
+            _ms(latency.get("p50")),
+            _ms(latency.get("p90")),
+            _ms(latency.get("p99")),
+            _ms(latency.get("max")),
+            _count(stats.misses_over_target, stats.requests),
+            _count(stats.misses_over_limit, stats.requests),
+            Cell(stats.final_quality_level or NA, tone=None if stats.final_quality_level else "muted"),
+        ])
+    notes = [(
+        f"The meta pipeline driven open loop ({bench_summary(report.bench)}); latency runs from each "
+        "request's scheduled arrival, so queueing behind a slow frame counts. Misses include dropped requests. "
+        "Percentiles are nearest rank; n/a where the run had too few requests for that percentile "
+        "(p90 needs 64, p99 needs 662)."
+    )]
+    if not rows:
+        notes.append("No variant ran the real-time scenario.")
+    return Table("realtime", "Real-time scenario", headers, rows, notes, frozenset(range(1, 10)))
+
+
+# --- gates ----------------------------------------------------------------------------------------
+
+
+def _gate_names(report: Report) -> list[str]:
+    names: list[str] = []
+    for variant in report.variants:
+        names += [gate.name for gate in variant.gates if gate.name not in names]
+    return names
+
+
+def gate_limit_text(gate: Gate) -> str:
+    return f"{gate_relation(gate.name)} {format_setting(gate.limit, gate.unit)}"
+
+
+def _gate_header(report: Report, name: str) -> str:
+    limits = {gate_limit_text(gate) for variant in report.variants for gate in variant.gates if gate.name == name}
+    return f"{name} {limits.pop()}" if len(limits) == 1 else name
+
+
+def gate_cell(gate: Gate | None, show_limit: bool) -> Cell:
+    """A verdict and the figure it was judged on; a gate that could not be judged says so, because
+    "no figure" must not read as "passed"."""
+    if gate is None:
+        return Cell("not gated", tone="muted")
+    value = format_value(gate.value, gate.unit)
+    limit = f" ({gate_limit_text(gate)})" if show_limit else ""
+    note = f"; {one_line(gate.note)}" if gate.note else ""
+    if gate.passed is None:
+        return Cell(f"not judged: {value}{limit}{note}", tone="unjudged")
+    verdict = "pass" if gate.passed else "FAIL"
+    return Cell(f"{verdict}: {value}{limit}{note}", tone="pass" if gate.passed else "fail")
+
+
+def overall_gate_cell(variant: Variant) -> Cell:
+    if variant.status != "ok":
+        return Cell(f"not run ({variant.status})", tone="unjudged")
+    if variant.passes_gates():
+        return Cell("pass", tone="pass")
+    if any(gate.passed is False for gate in variant.gates):
+        return Cell("FAIL", tone="fail")
+    return Cell("not judged", tone="unjudged")
+
+
+def gates_table(report: Report) -> Table:
+    names = _gate_names(report)
+    headers = ["Variant"] + [_gate_header(report, name) for name in names] + ["All gates"]
+    rows = []
+    for variant in report.variants:
+        by_name = {gate.name: gate for gate in variant.gates}
+        row = [Cell(variant.name)]
+        for name, header in zip(names, headers[1:]):
+            gate = by_name.get(name)
+            if gate is None and variant.status != "ok":
+                row.append(Cell(NA, tone="muted"))
+            else:
+                row.append(gate_cell(gate, show_limit=header == name))
+        row.append(overall_gate_cell(variant))
+        rows.append(row)
+    notes = [] if names else ["The recipe defines no gates."]
+    return Table("gates", "Gates", headers, rows, notes)
+
+
+# --- variants that did not run --------------------------------------------------------------------
+
+
+def problems_table(report: Report) -> Table:
+    rows = [
+        [
+            Cell(variant.name),
+            Cell(variant.status, tone="fail" if variant.status == "failed" else "unjudged"),
+            Cell(variant.failed_step or NA, tone=None if variant.failed_step else "muted"),
+            Cell(one_line(variant.error) or "no reason recorded"),
+        ]
+        for variant in report.variants
+        if variant.status != "ok"
+    ]
+    return Table("problems", "Failed and unavailable variants", ["Variant", "Status", "Step", "Reason"], rows)
+
+
+def all_tables(report: Report) -> list[Table]:
+    """The tables in reading order; a table with nothing to say (no failures) is left out."""
+    tables = [implementation_table(report), hardware_table(report), realtime_table(report), gates_table(report)]
+    problems = problems_table(report)
+    return tables + ([problems] if problems.rows else [])

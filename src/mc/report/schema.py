@@ -1,0 +1,146 @@
+"""The `mc.report/1` schema: what one recipe run found, as data. Markdown, HTML and `mc report
+compare` are pure functions of this (nothing they show is computed anywhere else).
+
+Every figure carries its unit and how it was obtained: `measured` on this host (the label names the
+host and threads), `estimated` for a target the host is not (a roofline, labelled so), `counted`
+from the artifact itself (file size, parameters; the same on every machine), or `derived` from
+other figures of the same run (a drop against the reference, a latency ratio).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+REPORT_SCHEMA = "mc.report/1"
+
+Method = Literal["measured", "estimated", "counted", "derived"]
+
+
+class Figure(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    value: float | None  # None: not obtained (too few queries for a percentile, a failed step)
+    unit: str  # "ms", "MB", "MiB", "%", "pt", "x", "count", "Hz", "auroc", "1"
+    method: Method
+    source: str  # how exactly: "measured on vm, 2 threads", "file size", "roofline estimated for pi5"
+
+
+class Step(BaseModel):
+    """One pass of a variant's chain, as it ran (or came from the cache)."""
+
+    model_config = ConfigDict(extra="forbid")
+    pass_name: str
+    config: dict[str, Any]
+    cache_key: str
+    sha256: str | None  # of the artifact it produced
+    cached: bool
+    seconds: float  # 0 when it came from the cache
+
+
+class Gate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str  # the recipe's key: max_accuracy_drop, max_p99_ms, max_size_mb, ...
+    limit: float
+    unit: str
+    value: float | None
+    passed: bool | None  # None: the figure could not be obtained, so the gate could not be judged
+    note: str = ""
+
+
+class Realtime(BaseModel):
+    """The real-time scenario of the meta pipeline (latency from the scheduled arrival)."""
+
+    model_config = ConfigDict(extra="forbid")
+    scenario: str
+    requests: int
+    completed: int
+    dropped: int
+    misses_over_target: int  # over 50 ms (the target), drops included
+    misses_over_limit: int  # over 100 ms (the hard deadline), drops included
+    target_ms: float
+    limit_ms: float
+    latency_ms: dict[str, float | int | None]  # count, mean, p50, p90, p95, p99, max (nearest rank)
+    latency_curve_ms: list[float]  # nearest-rank value at percentiles 0..100, for plots
+    final_quality_level: str | None
+    quality_changes: int
+    pipeline_quality: float | None  # the quality assessor's overall score
+
+
+class Variant(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    status: Literal["ok", "failed", "unavailable"]
+    error: str | None = None  # one line: why it failed or why this host cannot run it
+    failed_step: str | None = None
+    kind: str | None = None  # the seed's "Implementation" row: "fp32", "int8 (static QDQ)", "pruned 50%", ...
+    steps: list[Step] = Field(default_factory=list)
+    artifact: str | None = None  # path relative to the run directory
+    sha256: str | None = None
+    runtime: str | None = None
+    figures: dict[str, Figure] = Field(default_factory=dict)
+    realtime: Realtime | None = None
+    gates: list[Gate] = Field(default_factory=list)
+
+    def passes_gates(self) -> bool:
+        return self.status == "ok" and all(gate.passed for gate in self.gates)
+
+
+class HardwareRow(BaseModel):
+    """The seed's hardware table: what runs where, how fast, and what it is good for."""
+
+    model_config = ConfigDict(extra="forbid")
+    hardware: str
+    variant: str
+    speed: Figure  # inferences per second through the model alone
+    latency: Figure  # the same, as ms per inference
+    suitable_for: str
+
+
+class Recommendation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    variant: str | None
+    reason: str  # one line
+
+
+class Report(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    schema_: str = Field(REPORT_SCHEMA, alias="schema")
+    recipe: dict[str, Any]  # name, path, sha256, description, model, data
+    run: dict[str, Any]  # id, started, finished, seconds, mc version, command
+    target: dict[str, Any]  # name, description, is_host, threads, budgets
+    measurement: dict[str, Any]  # label, host, threads, thread_note, versions
+    bench: dict[str, Any]  # the scenario's settings
+    reference: str  # the variant every drop and ratio is measured against
+    variants: list[Variant]
+    hardware: list[HardwareRow] = Field(default_factory=list)
+    recommendation: Recommendation
+
+    def variant(self, name: str) -> Variant | None:
+        return next((variant for variant in self.variants if variant.name == name), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, mode="json")
+
+
+# The figure keys a variant may carry, with their units; report renderers and compare read these.
+FIGURE_UNITS: dict[str, str] = {
+    "size_mb": "MB",
+    "size_ratio": "x",
+    "parameters": "count",
+    "accuracy": "%",
+    "accuracy_drop": "pt",
+    "auroc_drop": "auroc",  # the reference's confidence AUROC minus this one's
+    "agreement": "%",
+    "confidence_auroc": "auroc",
+    "calibration_error": "1",
+    "model_p50_ms": "ms",
+    "model_p90_ms": "ms",
+    "latency_ratio": "x",  # model p50 against the reference's, same run
+    "speedup": "x",  # reference p50 / model p50, same run
+    "throughput": "Hz",  # 1000 / model p50
+    "realtime_p50_ms": "ms",
+    "realtime_p99_ms": "ms",
+    "peak_rss_mb": "MiB",
+    "estimated_p50_ms": "ms",  # model + pipeline, estimated for the target (only where the host is not it)
+}

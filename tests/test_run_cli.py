@@ -1,0 +1,214 @@
+"""`mc run` end to end on a small recipe (real passes, real bench workers), the cache across runs,
+Ctrl-C, and `mc report compare` exit codes on injected regressions."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import Mc, assert_one_line_error
+
+RECIPE = """\
+name: e2e
+model: mobile-tiny
+target: x86-cpu
+reference: fp32
+variants:
+  fp32: [export]
+  dyn:
+    - export
+    - quantize: {{mode: dynamic}}
+  static-bad-calibration:
+    - export
+    - quantize: {{mode: static}}
+bench: {{duration: 1.5, warmup: 4}}
+gates: {{max_accuracy_drop: {drop}, max_size_mb: 5, min_agreement: 0.9}}
+calibration: {calibration}
+"""
+
+
+def _write_recipe(directory: Path, drop: float = 2.0) -> Path:
+    import numpy as np
+
+    calibration = directory / "wrong-shape.npy"
+    np.save(calibration, np.zeros((64, 3, 7), np.float32))  # static quantization of a (1, 40) model must fail on it
+    path = directory / "e2e.yaml"
+    path.write_text(RECIPE.format(drop=drop, calibration=calibration))
+    return path
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("run")
+    recipe = _write_recipe(directory)
+    result = Mc()("run", recipe, "--out", directory / "reports")
+    return directory, recipe, result
+
+
+def test_run_builds_benches_and_reports_every_variant(first_run):
+    directory, _, result = first_run
+    assert result.exit_code == 0, result.stdout + result.stderr
+    latest = directory / "reports" / "e2e" / "latest"
+    assert latest.is_symlink() and (latest / "report.json").exists()
+    report = json.loads((latest / "report.json").read_text())
+    assert report["schema"] == "mc.report/1" and report["reference"] == "fp32"
+    variants = {variant["name"]: variant for variant in report["variants"]}
+    assert variants["fp32"]["status"] == variants["dyn"]["status"] == "ok"
+    # a failed variant is reported with its reason and the others still run
+    assert variants["static-bad-calibration"]["status"] == "failed"
+    assert "quantize" in variants["static-bad-calibration"]["error"] and "shape" in variants["static-bad-calibration"]["error"]
+    for name in ("fp32", "dyn"):
+        figures = variants[name]["figures"]
+        for key in ("size_mb", "accuracy", "agreement", "confidence_auroc", "model_p50_ms", "latency_ratio", "peak_rss_mb"):
+            assert figures[key]["unit"] and figures[key]["method"] in ("measured", "counted", "derived"), key
+            assert figures[key]["value"] is not None, key
+        assert (latest / variants[name]["artifact"]).exists()
+        assert variants[name]["realtime"]["requests"] >= 20 and len(variants[name]["realtime"]["latency_curve_ms"]) == 101
+        assert {gate["name"] for gate in variants[name]["gates"]} == {"max_accuracy_drop", "max_size_mb", "min_agreement"}
+    fp32 = variants["fp32"]["figures"]
+    assert fp32["accuracy_drop"]["value"] == 0 and fp32["latency_ratio"]["value"] == 1
+    assert fp32["accuracy"]["value"] > 90  # the shipped mobile-tiny, exported faithfully
+    dyn = variants["dyn"]["figures"]
+    assert dyn["size_ratio"]["value"] < 1  # int8 weights
+    assert report["recommendation"]["variant"] in ("fp32", "dyn")
+    assert "pass every gate" in report["recommendation"]["reason"]
+    markdown = (latest / "report.md").read_text()
+    assert "| Implementation | Model size |" in markdown and "static-bad-calibration" in markdown
+    assert report["recommendation"]["variant"] in markdown
+    assert (latest / "report.html").read_text().count("<svg") >= 3
+    assert "recommendation: ship" in result.stdout
+
+
+def test_second_run_reuses_cached_steps_and_a_changed_config_misses(first_run, tmp_path):
+    directory, recipe, _ = first_run
+    child = directory / "child.yaml"
+    child.write_text("extends: e2e.yaml\nvariants:\n  static-bad-calibration: null\n"
+                     "  dyn:\n    - export\n    - quantize: {mode: dynamic, per_channel: true}\n")
+    result = Mc()("run", child, "--out", directory / "reports-2")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    report = json.loads((directory / "reports-2" / "e2e" / "latest" / "report.json").read_text())
+    steps = {variant["name"]: variant["steps"] for variant in report["variants"]}
+    assert steps["fp32"][0]["cached"] is True  # the same export as in the first run
+    assert steps["dyn"][0]["cached"] is True
+    assert steps["dyn"][1]["cached"] is False  # per_channel changed: a new key, never the old artifact
+    first = json.loads((directory / "reports" / "e2e" / "latest" / "report.json").read_text())
+    old_dyn = next(v for v in first["variants"] if v["name"] == "dyn")
+    assert old_dyn["steps"][1]["cache_key"] != steps["dyn"][1]["cache_key"]
+    assert old_dyn["steps"][0]["cache_key"] == steps["dyn"][0]["cache_key"]
+
+
+def _report(first_run) -> tuple[Path, dict]:
+    directory = first_run[0]
+    path = directory / "reports" / "e2e" / "latest" / "report.json"
+    return path, json.loads(path.read_text())
+
+
+def _variant(report: dict, name: str) -> dict:
+    return next(variant for variant in report["variants"] if variant["name"] == name)
+
+
+def test_compare_passes_on_the_same_report(first_run, mc, tmp_path):
+    path, _ = _report(first_run)
+    summary = tmp_path / "summary.md"
+    result = mc("report", "compare", path, path.parent, "--markdown", summary)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "mc report compare: PASS" in result.stdout and summary.read_text() == result.stdout
+
+
+def test_compare_fails_on_an_injected_accuracy_or_size_regression(first_run, mc, tmp_path, monkeypatch):
+    path, report = _report(first_run)
+    worse = json.loads(json.dumps(report))
+    _variant(worse, "dyn")["figures"]["accuracy"]["value"] -= 1.0
+    _variant(worse, "fp32")["figures"]["size_mb"]["value"] *= 1.5
+    new = tmp_path / "new.json"
+    new.write_text(json.dumps(worse))
+    step_summary = tmp_path / "step-summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step_summary))
+    result = mc("report", "compare", path, new)
+    assert result.exit_code == 1
+    assert "FAIL" in result.stdout and "| dyn | accuracy |" in result.stdout and "| fp32 | size |" in result.stdout
+    assert "regression" in result.stderr and "FAIL" in step_summary.read_text()
+    # only gating on size: the accuracy loss is still shown, as a warning
+    result = mc("report", "compare", path, new, "--fail-on", "size")
+    assert result.exit_code == 1 and "worse (not gated)" in result.stdout
+    result = mc("report", "compare", path, new, "--fail-on", "latency,gates")
+    assert result.exit_code == 0, result.stdout
+
+
+def test_compare_gates_latency_only_as_a_same_run_ratio(first_run, mc, tmp_path):
+    path, report = _report(first_run)
+    slower = json.loads(json.dumps(report))
+    for variant in slower["variants"]:  # a slower machine: every absolute time doubles, ratios unchanged
+        for key in ("model_p50_ms", "model_p90_ms", "realtime_p50_ms"):
+            if variant["figures"].get(key, {}).get("value"):
+                variant["figures"][key]["value"] *= 2
+    new = tmp_path / "slower-machine.json"
+    new.write_text(json.dumps(slower))
+    assert mc("report", "compare", path, new).exit_code == 0
+    _variant(slower, "dyn")["figures"]["latency_ratio"]["value"] *= 1.6  # dyn lost ground against fp32 in its own run
+    new.write_text(json.dumps(slower))
+    result = mc("report", "compare", path, new)
+    assert result.exit_code == 1 and "| dyn | latency |" in result.stdout
+    assert mc("report", "compare", path, new, "--latency-tolerance", "0.7").exit_code == 0
+
+
+def test_compare_flags_a_variant_that_disappeared_or_broke(first_run, mc, tmp_path):
+    path, report = _report(first_run)
+    broken = json.loads(json.dumps(report))
+    broken["variants"] = [v for v in broken["variants"] if v["name"] != "dyn"]
+    new = tmp_path / "missing.json"
+    new.write_text(json.dumps(broken))
+    result = mc("report", "compare", path, new)
+    assert result.exit_code == 1 and "| dyn | status | ok | missing |" in result.stdout
+
+
+def test_compare_bad_input_exits_2(first_run, mc, tmp_path):
+    path, _ = _report(first_run)
+    assert_one_line_error(mc("report", "compare", path, tmp_path / "nope.json"), 2, "report not found")
+    garbage = tmp_path / "garbage.json"
+    garbage.write_text("{not json")
+    assert_one_line_error(mc("report", "compare", path, garbage), 2, "not a readable JSON report")
+    garbage.write_text(json.dumps({"schema": "mc.bench/1"}))
+    assert_one_line_error(mc("report", "compare", path, garbage), 2, "is not mc.report/1")
+    assert_one_line_error(mc("report", "compare", path, path, "--fail-on", "speed"), 2, "unknown check")
+
+
+def test_report_show_and_render_work_from_the_json_alone(first_run, mc, tmp_path):
+    path, _ = _report(first_run)
+    result = mc("report", "show", path.parent)
+    assert result.exit_code == 0 and "recommendation" in result.stdout
+    result = mc("report", "render", path, "-o", tmp_path)
+    assert result.exit_code == 0
+    assert (tmp_path / "report.md").read_text() == (path.parent / "report.md").read_text()
+
+
+def test_ctrl_c_leaves_no_half_written_run_or_cache_entry(tmp_path):
+    recipe = _write_recipe(tmp_path)
+    home = tmp_path / "home"
+    env = {**os.environ, "MC_HOME": str(home)}
+    out = tmp_path / "reports"
+    process = subprocess.Popen([sys.executable, "-m", "mc_cli.main", "run", str(recipe), "--out", str(out), "--only", "fp32"],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    def started() -> bool:
+        return (out / "e2e").exists() and any((out / "e2e").glob(".*.partial"))
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not started():
+        time.sleep(0.2)
+    assert started(), "the run never began"
+    time.sleep(2.0)  # into the export step
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr.decode()
+    assert "interrupted" in stderr.decode() and "Traceback" not in stderr.decode()
+    assert not [p for p in (out / "e2e").iterdir()], list((out / "e2e").iterdir())
+    cache = home / "cache" / "artifacts"
+    leftovers = [p for p in cache.rglob("*") if p.name.endswith(".tmp")] if cache.exists() else []
+    assert not leftovers
