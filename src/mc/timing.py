@@ -44,4 +44,6 @@ def onnx_latency_ms(paths: dict[str, Path], sample: np.ndarray, threads: int, **
     """`interleaved_ms` over ONNX files, each in ONNX Runtime with `threads` intra-op threads."""
     from mc.runtimes.onnxruntime import OnnxRuntimePredictor
 
-    return interleaved_ms({name: OnnxRuntimePredictor(path, threads=threads) for name, path in paths.items()}, sample, **kwargs)
+    spinning = threads <= 1 or len(paths) <= 1  # several multi-threaded sessions must not spin against each other
+    predictors = {name: OnnxRuntimePredictor(path, threads=threads, spinning=spinning) for name, path in paths.items()}
+    return interleaved_ms(predictors, sample, **kwargs)

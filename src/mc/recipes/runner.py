@@ -27,15 +27,12 @@ from mc.progress import Progress
 from mc.recipes.cache import ArtifactCache
 from mc.recipes.chain import ChainContext, VariantBuild, build_variant
 from mc.recipes.schema import Recipe
+from mc.recipes.timing import time_side_by_side
 from mc.report.build import build_report
 from mc.report.schema import Report
 from mc.targets import load_target
 
 LATEST = "latest"
-TIMING_ROUNDS = 15
-TIMING_CALLS = 40
-TIMING_BLOCK_MS = 20.0  # per variant per round: a slow variant makes fewer calls, not a longer run
-TIMING_WARMUP = 10
 
 
 @dataclass
@@ -77,31 +74,6 @@ def _publish_artifact_copy(source: Path, destination: Path) -> None:
     sidecar = Path(str(source) + ".json")
     if sidecar.exists():
         shutil.copy2(sidecar, Path(str(destination) + ".json"))
-
-
-def _interleaved_latency(paths: dict[str, str], threads: int, input_shape: tuple[int, ...] | None) -> dict[str, Any]:
-    """Each variant's model alone at batch 1, timed in interleaved rounds in one process: the ratio
-    between two variants from here is what gates compare (drift hits all of them alike)."""
-    import numpy as np
-
-    from mc.bench.variant import load_variant
-    from mc.timing import interleaved_ms
-
-    predictors, shapes = {}, {}
-    for name, spec in paths.items():
-        try:
-            variant = load_variant(spec, threads, input_shape)
-        except Exception as error:  # recorded, not fatal: the bench already judged this variant
-            return {"error": f"{name}: {type(error).__name__}: {error}"}
-        predictors[name], shapes[name] = variant.predictor, variant.sample_shape
-    if len({tuple(shape) for shape in shapes.values()}) > 1:
-        return {"error": "the variants take different input shapes: no common sample to time them on"}
-    sample = np.random.default_rng(0).standard_normal((1, *next(iter(shapes.values())))).astype(np.float32)
-    medians = interleaved_ms(predictors, sample, rounds=TIMING_ROUNDS, calls=TIMING_CALLS, warmup=TIMING_WARMUP,
-                             block_ms=TIMING_BLOCK_MS)
-    return {"median_ms": medians, "rounds": TIMING_ROUNDS, "calls_per_round": TIMING_CALLS, "threads": threads,
-            "block_ms": TIMING_BLOCK_MS, "batch": 1,
-            "method": "interleaved rounds in one process; median over rounds of each round's mean"}
 
 
 def _update_latest(recipe_dir: Path, run_id: str) -> None:
@@ -190,7 +162,7 @@ def _bench(recipe: Recipe, builds: list[VariantBuild], artifact_paths: dict[str,
     benched = {name: entry for name, entry in zip(artifact_paths, bench["variants"])}
     timed = {name: artifact_paths[name] for name, entry in benched.items() if entry["status"] == "ok"}
     with progress.task("timing side by side", total=1) as task:
-        timing = _interleaved_latency(timed, context.threads, context.input_shape) if timed else None
+        timing = time_side_by_side(timed, context.threads, context.input_shape) if timed else None
         task.advance(1, "")
     bench["variant_names"] = list(benched)
     return bench, timing

@@ -271,13 +271,20 @@ def build_report(recipe: Recipe, builds: list[VariantBuild], bench: dict[str, An
         run=run_meta,
         target={key: (bench or {}).get("target", {}).get(key) for key in ("name", "description", "is_host", "threads", "budgets")}
         if bench else {"name": recipe.target},
-        measurement={**measurement, "timing": timing} if bench else {"label": "nothing was benched"},
+        measurement={**measurement, "cpu": _cpu(), "timing": timing} if bench else {"label": "nothing was benched", "cpu": _cpu()},
         bench=recipe.bench.model_dump(mode="json"),
         reference=reference,
         variants=variants,
         hardware=_hardware_rows(variants, recommendation.variant, reference, bench) if bench else [],
         recommendation=recommendation,
     )
+
+
+def _cpu() -> dict[str, Any]:
+    """The CPU the figures come from: int8/fp32 ratios and measured searches depend on its ISA."""
+    from mc.doctor import cpu_facts
+
+    return cpu_facts()
 
 
 def _file_digest(path: str) -> str | None:

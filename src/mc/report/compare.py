@@ -87,7 +87,38 @@ def _verdict(failed: bool, improved: bool, check: str, fail_on: frozenset[str]) 
     return "improved" if improved else "ok"
 
 
-def _compare_variant(base: Variant, new: Variant, tolerances: Tolerances, fail_on: frozenset[str], reference: str) -> list[Finding]:
+MEASURED_STEPS = "a measured search (quantize auto, prune to a speed-up) chose it on a different CPU"
+
+
+def made_by_measurement(variant: Variant) -> bool:
+    """True when timing on the host chose what the artifact is (so it may differ on another CPU)."""
+    return any((step.pass_name == "quantize" and step.config.get("mode") == "auto")
+               or (step.pass_name == "prune" and step.config.get("target_speedup") is not None)
+               for step in variant.steps)
+
+
+def same_cpu(base: Report, new: Report) -> bool:
+    def cpu(report: Report) -> tuple:
+        facts = report.measurement.get("cpu") or {}
+        return facts.get("machine"), facts.get("model"), tuple(sorted((facts.get("isa") or {}).items()))
+
+    return cpu(base) == cpu(new) and cpu(base)[1] is not None
+
+
+def _compare_variant(base: Variant, new: Variant, tolerances: Tolerances, fail_on: frozenset[str], reference: str,
+                     comparable_cpu: bool = True) -> list[Finding]:
+    """Findings for one variant. Across different CPUs, what a CPU decides is not gated: latency
+    ratios (int8 kernels differ by ISA) and whatever a measured search chose (size, accuracy)."""
+    if not comparable_cpu:
+        gated = fail_on - {"latency"}
+        if made_by_measurement(base) or made_by_measurement(new):
+            gated -= {"size", "accuracy", "auroc"}
+        findings = _compare_variant(base, new, tolerances, gated, reference)
+        for finding in findings:
+            if finding.check in fail_on - gated:
+                finding.note = (finding.note + "; " if finding.note else "") + (
+                    "different CPU: " + ("ratios depend on its int8 kernels" if finding.check == "latency" else MEASURED_STEPS))
+        return findings
     name = base.name
     if new.status == "unavailable" and base.status != "unavailable":
         return [Finding(name, "status", base.status, new.status, "skipped", new.error or "")]
@@ -133,6 +164,12 @@ def compare_reports(base: Report, new: Report, fail_on: frozenset[str] = frozens
         raise InputError(f"the reports measure against different references ({base.reference!r} vs {new.reference!r}): "
                          "their ratios cannot be compared; rerun with the same recipe")
     comparison = Comparison(base_label, new_label)
+    comparable_cpu = same_cpu(base, new)
+    if not comparable_cpu:
+        cpus = [str((report.measurement.get("cpu") or {}).get("model") or "unknown") for report in (base, new)]
+        comparison.warnings.append(
+            f"different CPUs ({cpus[0]} vs {cpus[1]}): latency ratios and measured-search choices are reported, not gated; "
+            "for a latency gate, produce the base on the same machine (see .github/workflows/mc-bench.yml)")
     if base.recipe.get("name") != new.recipe.get("name"):
         comparison.warnings.append(f"different recipes: {base.recipe.get('name')} vs {new.recipe.get('name')}")
     if base.target.get("name") != new.target.get("name"):
@@ -143,7 +180,7 @@ def compare_reports(base: Report, new: Report, fail_on: frozenset[str] = frozens
             comparison.findings.append(Finding(variant.name, "status", variant.status, "missing",
                                                _verdict(True, False, "status", fail_on), "the variant is gone from the new report"))
             continue
-        comparison.findings.extend(_compare_variant(variant, other, tolerances, fail_on, base.reference))
+        comparison.findings.extend(_compare_variant(variant, other, tolerances, fail_on, base.reference, comparable_cpu))
     for variant in new.variants:
         if base.variant(variant.name) is None:
             comparison.findings.append(Finding(variant.name, "status", "absent", variant.status, "new", "not in the base report"))

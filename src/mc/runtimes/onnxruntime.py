@@ -12,13 +12,18 @@ from mc.errors import InputError
 class OnnxRuntimePredictor:
     name = "onnxruntime"
 
-    def __init__(self, path: Path, threads: int | None = None, providers: list[str] | None = None):
+    def __init__(self, path: Path, threads: int | None = None, providers: list[str] | None = None,
+                 spinning: bool = True):
+        """`spinning=False` when several sessions share the cores (side-by-side timing): ORT's idle
+        intra-op threads otherwise spin after each run and steal the cores from the next session."""
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
+        if not spinning:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
         try:
             self.session = ort.InferenceSession(str(path), options, providers=providers or ["CPUExecutionProvider"])
