@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
+from rich.markup import escape
 
 from mc.errors import McError
 from mc_cli._console import err, state
@@ -29,7 +30,7 @@ def handles_errors(command: F) -> F:
         except McError as error:
             if state().debug:
                 err().print(traceback.format_exc(), markup=False)
-            err().print(f"[bold red]error:[/] {error}", soft_wrap=True)
+            err().print(f"[bold red]error:[/] {escape(str(error))}", soft_wrap=True)  # `pip install 'mc[gpu]'` is no markup
             raise typer.Exit(error.exit_code) from None
         except KeyboardInterrupt:
             err().print("[bold red]interrupted:[/] nothing half-written was left behind")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from mc_cli._console import out, write_json_result
@@ -39,6 +40,20 @@ def doctor(json_path: Path | None = typer.Option(None, "--json", help="Write the
                     else f"[yellow]not available[/] (torch CUDA build: {cuda.get('torch_cuda_build') or 'none, CPU build'})")
     )
     console.print("ONNX Runtime providers: " + ", ".join(report["onnxruntime_providers"]))
+    pairing = report["torch_tensorrt"]
+    if pairing["torch_tensorrt"] is None:
+        console.print(f"torch-tensorrt: [yellow]not installed[/] (torch {pairing['torch']}; {escape(pairing['install'])})")
+    elif pairing["paired"]:
+        console.print(f"torch-tensorrt: {pairing['torch_tensorrt']} [green]pairs with[/] torch {pairing['torch']}")
+    else:
+        console.print(f"torch-tensorrt: [red]mismatch[/]: {escape(pairing['problem'])}")
+    compile_table = Table(title="mc compile backends")
+    for column in ("backend", "device", "status"):
+        compile_table.add_column(column)
+    for entry in report["compile_backends"]:
+        status = "[green]available[/]" if entry["available"] else f"[yellow]missing[/]: {escape(entry['missing'])}"
+        compile_table.add_row(entry["backend"], entry["device"], status)
+    console.print(compile_table)
     write_json_result(json_path, report)
 
 

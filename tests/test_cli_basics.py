@@ -3,7 +3,7 @@ import subprocess
 import sys
 
 
-MISSION = ["train", "export", "quantize", "prune", "distill", "bench", "run", "report", "models", "targets", "doctor"]
+MISSION = ["train", "export", "quantize", "prune", "distill", "compile", "bench", "run", "report", "models", "targets", "doctor"]
 
 
 def test_help_lists_every_subcommand_of_the_mission(mc):

@@ -41,7 +41,7 @@ def error_of(path: Path) -> str:
 
 def test_shipped_recipes_all_load_with_their_targets():
     names = shipped_recipe_names()
-    assert {"quickstart", "pi5", "x86-cpu"} <= set(names)
+    assert {"quickstart", "pi5", "jetson-orin-nano", "x86-cpu", "gpu"} <= set(names)
     assert "_base" not in names  # only there to be extended
     for name in names:
         recipe = load_recipe(name)

@@ -28,6 +28,8 @@ variants:
   static-bad-calibration:
     - export
     - quantize: {{mode: static}}
+  tensorrt:
+    - compile: {{backend: tensorrt, precision: fp16}}
 bench: {{duration: 1.5, warmup: 4}}
 gates: {{max_accuracy_drop: {drop}, max_size_mb: 5, min_agreement: 0.9}}
 calibration: {calibration}
@@ -64,6 +66,9 @@ def test_run_builds_benches_and_reports_every_variant(first_run):
     # a failed variant is reported with its reason and the others still run
     assert variants["static-bad-calibration"]["status"] == "failed"
     assert "quantize" in variants["static-bad-calibration"]["error"] and "shape" in variants["static-bad-calibration"]["error"]
+    # no TensorRT on a CPU host: unavailable, not failed
+    assert variants["tensorrt"]["status"] == "unavailable"
+    assert "unavailable on this host" in variants["tensorrt"]["error"] and "tensorrt" in variants["tensorrt"]["error"].lower()
     for name in ("fp32", "dyn"):
         figures = variants[name]["figures"]
         for key in ("size_mb", "accuracy", "agreement", "confidence_auroc", "model_p50_ms", "latency_ratio", "peak_rss_mb"):
@@ -89,7 +94,7 @@ def test_run_builds_benches_and_reports_every_variant(first_run):
 def test_second_run_reuses_cached_steps_and_a_changed_config_misses(first_run, tmp_path):
     directory, recipe, _ = first_run
     child = directory / "child.yaml"
-    child.write_text("extends: e2e.yaml\nvariants:\n  static-bad-calibration: null\n"
+    child.write_text("extends: e2e.yaml\nvariants:\n  tensorrt: null\n  static-bad-calibration: null\n"
                      "  dyn:\n    - export\n    - quantize: {mode: dynamic, per_channel: true}\n")
     result = Mc()("run", child, "--out", directory / "reports-2")
     assert result.exit_code == 0, result.stdout + result.stderr
@@ -212,3 +217,26 @@ def test_ctrl_c_leaves_no_half_written_run_or_cache_entry(tmp_path):
     cache = home / "cache" / "artifacts"
     leftovers = [p for p in cache.rglob("*") if p.name.endswith(".tmp")] if cache.exists() else []
     assert not leftovers
+
+
+def test_compare_across_cpus_gates_only_what_the_cpu_cannot_change(first_run, mc, tmp_path):
+    path, report = _report(first_run)
+    base = json.loads(json.dumps(report))
+    _variant(base, "dyn")["steps"][1]["config"]["mode"] = "auto"  # as if a measured search had chosen it
+    new = json.loads(json.dumps(base))
+    new["measurement"]["cpu"]["model"] = "Some Other CPU"
+    _variant(new, "dyn")["figures"]["latency_ratio"]["value"] *= 2  # int8 kernels differ by ISA
+    _variant(new, "dyn")["figures"]["size_mb"]["value"] *= 1.5  # the search kept more in fp32 there
+    _variant(new, "fp32")["figures"]["accuracy"]["value"] -= 1.0  # deterministic: still a regression
+    base_path, new_path = tmp_path / "base.json", tmp_path / "new.json"
+    base_path.write_text(json.dumps(base))
+    new_path.write_text(json.dumps(new))
+    result = mc("report", "compare", base_path, new_path)
+    assert result.exit_code == 1 and "different CPUs" in result.stdout
+    assert "| fp32 | accuracy |" in result.stdout and "❌ regression" in result.stdout
+    for check in ("latency", "size"):
+        line = next(line for line in result.stdout.splitlines() if line.startswith(f"| dyn | {check} |"))
+        assert "worse (not gated)" in line and "different CPU" in line
+    _variant(new, "fp32")["figures"]["accuracy"]["value"] += 1.0
+    new_path.write_text(json.dumps(new))
+    assert mc("report", "compare", base_path, new_path).exit_code == 0

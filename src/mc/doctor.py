@@ -17,8 +17,10 @@ BACKENDS = (
     ("onnxruntime", "onnxruntime", "onnxruntime", "ONNX inference and quantization", "pip install onnxruntime"),
     ("mnist1d", "mnist1d", "mnist1d", "built-in data", "pip install mnist1d"),
     ("tensorrt", "tensorrt", "tensorrt", "TensorRT engines (GPU)", "pip install tensorrt (needs an NVIDIA GPU)"),
-    ("torch-tensorrt", "torch_tensorrt", "torch-tensorrt", "mc compile --backend tensorrt", "pip install torch-tensorrt matching your torch minor version"),
-    ("optimum", "optimum", "optimum", "Hugging Face models", "pip install optimum"),
+    ("torch-tensorrt", "torch_tensorrt", "torch-tensorrt", "mc compile --backend tensorrt", "pip install 'mc[tensorrt]' (the release paired with your torch minor version)"),
+    ("modelopt", "modelopt", "nvidia-modelopt", "mc compile --backend tensorrt --precision int8", "pip install 'mc[tensorrt-int8]'"),
+    ("transformers", "transformers", "transformers", "Hugging Face models (mc.hf)", "pip install 'mc[hf]'"),
+    ("optimum", "optimum.exporters.onnx", "optimum-onnx", "Hugging Face export through Optimum", "pip install 'mc[hf]'"),
 )
 
 _X86_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
@@ -77,6 +79,7 @@ def environment_report() -> dict[str, Any]:
     except Exception as error:
         cuda["problem"] = str(error)[:120]
     report["cuda"] = cuda
+    report.update(gpu_compile_report())
     try:
         import onnxruntime
 
@@ -84,3 +87,24 @@ def environment_report() -> dict[str, Any]:
     except Exception:
         report["onnxruntime_providers"] = []
     return report
+
+
+# (backend, device) pairs `mc compile` offers, in the order doctor lists them
+COMPILE_TARGETS = (("tensorrt", "cuda"), ("torch-compile", "cuda"), ("torch-compile", "cpu"), ("ort-cuda", "cuda"), ("ort-tensorrt", "cuda"))
+
+
+def gpu_compile_report() -> dict[str, Any]:
+    """The GPU side: devices the driver sees, the torch / torch-tensorrt pairing, and each compile
+    backend available or, with the one line `mc compile` would print, missing."""
+    from mc.compilation.availability import cuda_status, missing, torch_tensorrt_status
+
+    status = cuda_status()
+    backends = []
+    for backend, device in COMPILE_TARGETS:
+        problem = missing(backend, "fp32", device)  # type: ignore[arg-type]
+        backends.append({"backend": backend, "device": device, "available": problem is None, "missing": problem})
+    return {
+        "gpu": {"driver_devices": status.devices, "device": status.name, "torch_cuda_build": status.torch_cuda_build},
+        "torch_tensorrt": torch_tensorrt_status(),
+        "compile_backends": backends,
+    }

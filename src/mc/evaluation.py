@@ -12,7 +12,6 @@ from mc.metrics import classification_report
 from mc.models.source import load_torch_model
 from mc.onnx_file import load_onnx_model
 from mc.runtimes._predictor import Predictor, predict_all
-from mc.runtimes.onnxruntime import OnnxRuntimePredictor
 from mc.runtimes.torch_eager import TorchPredictor
 
 
@@ -28,11 +27,19 @@ def test_set_report(module, reference_logits=None) -> dict[str, Any]:
 def open_predictor(spec: str, input_shape: tuple[int, ...] | None = None) -> tuple[Predictor, tuple[int, ...], str]:
     """(predictor, sample shape, description) for any MODEL a user can type."""
     if spec.endswith(".onnx"):
+        from mc.compilation.artifacts import onnx_predictor, onnx_runtime_name
+
         model = load_onnx_model(Path(spec))
         shape = input_shape or model.sample_shape
         if any(dim <= 0 for dim in shape):
             raise InputError(f"{spec} has symbolic input dimensions {model.sample_shape}; pass --input-shape, batch first")
-        return OnnxRuntimePredictor(model.path), tuple(shape), f"{spec} (onnx)"
+        runtime = onnx_runtime_name(model.path)
+        return onnx_predictor(model.path, model.input_names[0], tuple(shape)), tuple(shape), f"{spec} ({'onnx' if runtime == 'onnxruntime' else runtime})"
+    from mc.compilation.artifacts import is_compiled_path, open_compiled
+
+    if is_compiled_path(spec):
+        compiled = open_compiled(Path(spec))
+        return compiled.predictor, compiled.sample_shape, compiled.description
     model = load_torch_model(spec, input_shape)
     return TorchPredictor(model.module), model.sample_shape, model.description
 

@@ -1,7 +1,8 @@
 """Everything measured on one variant, inside its own worker process, in this order:
 
 1. load the artifact under the thread limit, and the held-out data for its input shape;
-2. warm up the model and the pipeline (untimed);
+2. the first call at each batch size the scenario uses, timed apart (lazy compilation lands there),
+   then warm up the model and the pipeline (untimed);
 3. the bare model at batch 1, back to back (the model's own latency);
 4. the pipeline's own cost, over the control runtime (the overhead a frame pays beyond the model);
 5. the scenario, on a fresh pipeline;
@@ -51,13 +52,40 @@ def _confidence(outputs: list[np.ndarray], logits: np.ndarray) -> np.ndarray:
 
 
 def _model_latency(variant: Variant, samples: np.ndarray, queries: int) -> dict[str, Any]:
-    times = []
+    """End-to-end time per call (outputs back on the host, so GPU work is finished); on CUDA also the
+    compiled call alone on the device (CUDA events), where the runtime records it."""
+    times, device_times = [], []
     for index in range(queries):
         batch = samples[index % len(samples)][None]
         start = time.perf_counter()
         variant.predictor.predict(batch)
         times.append((time.perf_counter() - start) * 1e3)
-    return summarize(times)
+        device_ms = getattr(variant.predictor, "last_device_ms", None)
+        if device_ms is not None:
+            device_times.append(device_ms)
+    result = summarize(times)
+    if device_times:
+        result["device_ms"] = summarize(device_times)
+    return result
+
+
+def first_calls(variant: Variant, samples: np.ndarray, batch_sizes: list[int]) -> dict[str, float]:
+    """The first call at each batch size the bench will use, timed apart and before any warm-up: lazy
+    compilation (TensorRT engine builds in ONNX Runtime, kernel autotuning, CUDA context and module
+    loading) lands here and never in a measured window."""
+    seconds = {}
+    for size in batch_sizes:
+        batch = np.resize(samples, (size, *samples.shape[1:])).astype(np.float32)
+        start = time.perf_counter()
+        variant.predictor.predict(batch)
+        seconds[str(size)] = time.perf_counter() - start
+    return seconds
+
+
+def _gpu_memory() -> dict[str, Any] | None:
+    from mc.runtimes.gpu import gpu_memory_report
+
+    return gpu_memory_report()
 
 
 def compute_reference(request: WorkerRequest) -> dict[str, Any]:
@@ -139,6 +167,8 @@ def bench_variant(request: WorkerRequest) -> dict[str, Any]:
     loaded_s = time.perf_counter() - began
     settings = request.settings
 
+    batch_sizes = sorted({1, request.scenario.batch_size} if request.scenario.name == "throughput" else {1})
+    first_call_s = first_calls(variant, data.x, batch_sizes)
     warm_up(MetaPipeline(variant.predictor, settings, cores=request.threads), data.x, request.scenario.warmup_queries)
     model_ms = _model_latency(variant, data.x, request.model_queries)
     overhead = measure_pipeline_overhead(data.x[0], settings, rows=2 * settings.cache_size, queries=request.overhead_queries)
@@ -161,6 +191,9 @@ def bench_variant(request: WorkerRequest) -> dict[str, Any]:
         "scenario": scenario,
         "accuracy": accuracy,
         "estimate": estimate,
+        "device": variant.device,
+        "first_call_s": first_call_s,
+        "gpu": _gpu_memory() if variant.device == "cuda" else None,
         "resident_mb_end": resident_memory_mb(),
         "vmhwm_mb": peak_resident_mb(),
         "worker_s": time.perf_counter() - began,

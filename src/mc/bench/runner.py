@@ -65,8 +65,8 @@ def preflight(artifacts: list[str]) -> None:
     if not artifacts:
         raise InputError("no artifact given: pass one or more models (zoo name, .pt, .onnx, file.py:factory)")
     for spec in artifacts:
-        if spec.endswith((".onnx", ".pt", ".pth")) and not Path(spec).exists():
-            kind = "ONNX file" if spec.endswith(".onnx") else "checkpoint"
+        if spec.endswith((".onnx", ".pt", ".pth", ".pt2", ".ep")) and not Path(spec).exists():
+            kind = {".onnx": "ONNX file", ".pt2": "compiled package", ".ep": "compiled program"}.get(Path(spec).suffix, "checkpoint")
             raise InputError(f"{kind} not found: {spec}: check the path")
         file, _, attribute = spec.rpartition(":")
         if file.endswith(".py") and attribute and not Path(file).exists():
@@ -186,6 +186,9 @@ def _variant_entry(spec: str, outcome: WorkerOutcome, target: TargetProfile, thr
             "model_latency_ms": result["model_latency_ms"],
             "pipeline_overhead": result["pipeline_overhead"],
             "load_s": result["load_s"],
+            "first_call_s": result.get("first_call_s"),
+            "device": result.get("device", "cpu"),
+            "gpu_memory": result.get("gpu"),
             "worker_vmhwm_mb": result["vmhwm_mb"],
         },
         "estimated": None if estimate is None else {"label": estimated_label(target), **estimate},

@@ -25,7 +25,7 @@ def register_pass(config_type: type[ConfigT]) -> Callable[[Callable[..., Any]], 
 
 
 def _ensure_passes_loaded() -> None:
-    from mc.passes import distill, export, prune, quantize, torch_quantize, train  # noqa: F401
+    from mc.passes import compile, distill, export, prune, quantize, torch_quantize, train  # noqa: F401
 
 
 def run_pass(config: BaseModel, *args: Any, **kwargs: Any) -> Any:

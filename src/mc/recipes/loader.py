@@ -188,9 +188,8 @@ def _parse_step(item: Any, path: PathKey, lines: Lines, fallback: str) -> Step:
     if name not in types:
         close = difflib.get_close_matches(str(name), list(types), n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        known = list(types) + ([] if "compile" in types else ["compile (not in this build)"])
         raise InputError(f"{_where(lines, path + (name,), fallback)}: {_dotted(path)}: unknown pass {name!r}: {hint}"
-                         f"passes: {', '.join(known)}")
+                         f"passes: {', '.join(types)}")
     if values is None:
         values = {}
     if not isinstance(values, dict):

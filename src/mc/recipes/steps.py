@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, model_validator
 
+from mc.passes.compile import CompileConfig
 from mc.passes.distill import DistillConfig
 from mc.passes.export import ExportConfig
 from mc.passes.prune import PruneConfig
@@ -38,23 +39,10 @@ class DistillStep(DistillConfig):
         return DistillConfig(**self.model_dump(exclude={"student", "width_mult"}))
 
 
-def _compile_config_type() -> type[BaseModel] | None:
-    try:
-        from mc.passes.compile import CompileConfig
-    except ImportError:  # a build of mc without the compile pass
-        return None
-    return CompileConfig
-
-
 def step_types() -> dict[str, type[BaseModel]]:
     """Recipe key -> the config type its step is validated against."""
-    types: dict[str, type[BaseModel]] = {
-        "export": ExportConfig, "prune": PruneConfig, "distill": DistillStep, "quantize": QuantizeRequest,
-    }
-    compile_type = _compile_config_type()
-    if compile_type is not None:
-        types["compile"] = compile_type
-    return types
+    return {"export": ExportConfig, "prune": PruneConfig, "distill": DistillStep, "quantize": QuantizeRequest,
+            "compile": CompileConfig}
 
 
 def accepted_stages(pass_name: str, config: Any) -> tuple[Stage, ...]:

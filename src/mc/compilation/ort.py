@@ -1,0 +1,123 @@
+"""The `ort-cuda` and `ort-tensorrt` backends: an ONNX file bound to ONNX Runtime's GPU execution providers.
+
+ONNX Runtime builds its GPU kernels (and TensorRT its engines) when a session starts, so what `mc
+compile` saves is the ONNX model as that provider should run it, with the binding written into the
+file's metadata (so the file alone says how to run it) and into the sidecar:
+- ort-cuda fp16: the graph converted to float16 (numerically sensitive ops and the I/O stay fp32);
+- ort-tensorrt fp16: TensorRT's fp16 mode on the fp32 graph;
+- ort-tensorrt int8: TensorRT's implicit int8 with a calibration table made here, by ONNX Runtime's
+  calibrator on real samples (MinMax over every tensor), embedded in the file as ORT's flatbuffers
+  table. At load it is written beside TensorRT's engine cache, where the provider looks for it.
+"""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mc.paths import mc_home
+
+KEY_BACKEND = "mc.compile.backend"
+KEY_PRECISION = "mc.compile.precision"
+KEY_PROFILE = "mc.compile.batch_profile"  # "min,opt,max" batch sizes for TensorRT's optimisation profile
+KEY_TABLE = "mc.compile.trt_int8_calibration_table"  # base64 of ORT's calibration.flatbuffers
+TABLE_NAME = "calibration.flatbuffers"
+
+
+def calibration_table(model_path: Path, samples: np.ndarray, input_name: str) -> tuple[bytes, int]:
+    """ORT's TensorRT calibration table for `model_path` (flatbuffers bytes) and how many tensors it covers."""
+    from onnxruntime.quantization.calibrate import CalibrationDataReader, CalibrationMethod, create_calibrator
+    from onnxruntime.quantization.quant_utils import write_calibration_table
+
+    batches = iter([{input_name: np.ascontiguousarray(samples[start : start + 64], dtype=np.float32)} for start in range(0, len(samples), 64)])
+
+    class Reader(CalibrationDataReader):
+        def get_next(self):
+            return next(batches, None)
+
+    with tempfile.TemporaryDirectory(prefix="mc-calibrate-") as tmp:
+        calibrator = create_calibrator(
+            model_path, None, augmented_model_path=str(Path(tmp) / "augmented.onnx"),
+            calibrate_method=CalibrationMethod.MinMax, providers=["CPUExecutionProvider"],
+        )
+        calibrator.collect_data(Reader())
+        ranges = calibrator.compute_data()
+        table = {name: value for name, value in ranges.items()}
+        write_calibration_table(table, dir=tmp)
+        return (Path(tmp) / TABLE_NAME).read_bytes(), len(table)
+
+
+def prepare(
+    source: Path, output: Path, backend: str, precision: str, opt_batch: int, max_batch: int,
+    calibration: np.ndarray | None, input_name: str,
+) -> dict[str, Any]:
+    """Write the bound ONNX model to `output`; returns the binding (for the sidecar)."""
+    import onnx
+
+    binding: dict[str, Any] = {"backend": backend, "precision": precision, "batch_profile": [1, opt_batch, max_batch]}
+    if backend == "ort-cuda" and precision == "fp16":
+        from mc.quantization.apply import _float16
+        from mc.quantization.scheme import Float16Step
+
+        step = Float16Step()
+        _float16(step, source, output)
+        binding["fp16"] = step.label()
+    else:
+        shutil.copyfile(source, output)
+    metadata = {KEY_BACKEND: backend, KEY_PRECISION: precision, KEY_PROFILE: f"1,{opt_batch},{max_batch}"}
+    if backend == "ort-tensorrt" and precision == "int8":
+        if calibration is None:
+            raise ValueError("int8 needs calibration samples")
+        table, tensors = calibration_table(source, calibration, input_name)
+        metadata[KEY_TABLE] = base64.b64encode(table).decode("ascii")
+        binding["calibration"] = {"method": "MinMax (ONNX Runtime calibrator)", "samples": int(len(calibration)), "tensors": tensors}
+    model = onnx.load(str(output))
+    kept = [prop for prop in model.metadata_props if not prop.key.startswith("mc.compile.")]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    for key, value in metadata.items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, str(output))
+    return binding
+
+
+def read_binding(path: Path) -> dict[str, str] | None:
+    """The `mc.compile.*` metadata of an ONNX file, or None for a plain (CPU) ONNX file."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    found = {prop.key: prop.value for prop in model.metadata_props if prop.key.startswith("mc.compile.")}
+    return found or None
+
+
+def _shape(input_name: str, batch: int, sample_shape: tuple[int, ...]) -> str:
+    return f"{input_name}:" + "x".join(str(dim) for dim in (batch, *sample_shape))
+
+
+def providers(binding: dict[str, str], sha256: str, input_name: str, sample_shape: tuple[int, ...]) -> list[Any]:
+    """ONNX Runtime providers (with options) for a bound file; CPU last, for ops no GPU provider takes."""
+    cuda = ("CUDAExecutionProvider", {"device_id": 0})
+    if binding[KEY_BACKEND] == "ort-cuda":
+        return [cuda, "CPUExecutionProvider"]
+    precision = binding[KEY_PRECISION]
+    low, opt, high = (int(value) for value in binding.get(KEY_PROFILE, "1,1,1024").split(","))
+    cache = mc_home() / "tensorrt-cache" / sha256[:16]
+    cache.mkdir(parents=True, exist_ok=True)
+    options: dict[str, Any] = {
+        "device_id": 0,
+        "trt_engine_cache_enable": True,
+        "trt_engine_cache_path": str(cache),
+        "trt_fp16_enable": precision in ("fp16", "int8"),
+        "trt_profile_min_shapes": _shape(input_name, low, sample_shape),
+        "trt_profile_opt_shapes": _shape(input_name, opt, sample_shape),
+        "trt_profile_max_shapes": _shape(input_name, high, sample_shape),
+    }
+    if precision == "int8":
+        (cache / TABLE_NAME).write_bytes(base64.b64decode(binding[KEY_TABLE]))
+        options.update(trt_int8_enable=True, trt_int8_calibration_table_name=TABLE_NAME, trt_int8_use_native_calibration_table=False)
+    return [("TensorrtExecutionProvider", options), cuda, "CPUExecutionProvider"]
