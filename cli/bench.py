@@ -137,15 +137,31 @@ def bench(
     seed: int = typer.Option(0, "--seed", help="Seed of the Poisson arrivals."),
     fixed_quality: bool = typer.Option(False, "--fixed-quality", help="Keep the quality level fixed (no adaptive control)."),
     input_shape: str | None = typer.Option(None, "--input-shape", help="A factory's input shape, batch first, e.g. 1,1,40."),
+    data: Path | None = typer.Option(None, "--data", help="Text models: a UTF-8 text file for fidelity and timing [default: Python's own reference docs]."),
     json_path: Path | None = typer.Option(None, "--json", help="Write the result (schema mc.bench/1) here."),
 ) -> None:
     """Bench variants in the real-time meta pipeline under a target profile: latency, misses, accuracy.
 
     Off the target, figures are measured on this host (threads capped) and, separately, estimated for the target by a calibrated roofline model. Exit 1 when a variant fails.
+
+    Text models (exported directories): latency at 16/64/128 tokens, peak memory, and fidelity (cosine of mean-pooled embeddings) to --reference or the first variant.
     """
     from mc.bench.config import BenchConfig
     from mc.bench.runner import run_bench
-    from mc.errors import CheckFailed
+    from mc.errors import CheckFailed, InputError
+    from mc.hf.source import is_text_model
+
+    text = [is_text_model(artifact) for artifact in artifacts]
+    if any(text):
+        if not all(text):
+            raise InputError("text models and MNIST-1D models cannot be benched together: bench each kind in its own run")
+        from mc_cli._hf import bench_text
+
+        result = bench_text(list(artifacts), target, reference, queries, warmup, data, json_path)
+        failed = [variant["artifact"] for variant in result["variants"] if variant["status"] != "ok"]
+        if failed:
+            raise CheckFailed(f"{len(failed)} of {len(result['variants'])} variants failed ({', '.join(failed)}); the others were benched")
+        return
 
     config = build_config(
         BenchConfig, scenario=scenario, duration=duration, rate=rate, arrivals=arrivals, batch_size=batch_size,

@@ -13,15 +13,27 @@ from mc_cli.evaluate import format_metrics
 
 @handles_errors
 def export(
-    model: str = typer.Argument(..., help="Zoo name, checkpoint (.pt), file.py:factory or module:factory."),
-    output: Path = typer.Option(..., "-o", "--output", help="Where to write the .onnx file (its sidecar goes to <file>.json)."),
+    model: str = typer.Argument(..., help="Zoo name, checkpoint (.pt), file.py:factory, module:factory or a Hugging Face model directory."),
+    output: Path = typer.Option(..., "-o", "--output", help="Where to write the .onnx file (its sidecar goes to <file>.json); a directory for text models."),
     opset: int = typer.Option(18, help="ONNX opset (17 or newer)."),
     tolerance: float = typer.Option(1e-4, help="Largest allowed |torch - onnx| difference on any output."),
-    data: Path | None = typer.Option(None, help="Evaluation data (.npz/.npy/folder) [default: MNIST-1D test set]."),
+    data: Path | None = typer.Option(None, help="Evaluation data (.npz/.npy/folder) [default: MNIST-1D test set]; text models: a text file."),
     input_shape: str | None = typer.Option(None, help="A factory's input shape, batch first, e.g. 1,1,40."),
+    task: str = typer.Option("feature-extraction", help="Hugging Face directories: the Optimum task to export for."),
     json_path: Path | None = typer.Option(None, "--json", help="Write the result as JSON here."),
 ) -> None:
-    """Export MODEL to ONNX (dynamic batch axis), run onnx.checker and check parity against torch."""
+    """Export MODEL to ONNX (dynamic batch axis), run onnx.checker and check parity against torch.
+
+    A Hugging Face model directory (or the text zoo model) goes through Optimum (torch.onnx for the
+    memory-augmented wrapper) into a directory: model.onnx, its sidecar and the tokenizer.
+    """
+    from mc.hf.source import is_text_model
+
+    if is_text_model(model):
+        from mc_cli._hf import export_text
+
+        export_text(model, output, opset, tolerance, task, data, json_path)
+        return
     from mc.data.evaluation import evaluation_data
     from mc.errors import InputError
     from mc.models.source import load_torch_model, parse_input_shape

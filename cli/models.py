@@ -26,8 +26,13 @@ def models(json_path: Path | None = typer.Option(None, "--json", help="Write the
         accuracy = "" if row["test_accuracy"] is None else f"{row['test_accuracy']:.1%}"
         auroc = "" if row["confidence_auroc"] is None else f"{row['confidence_auroc']:.3f}"
         checkpoint = (row["checkpoint_kind"] or "[dim]none[/dim]").replace(" checkpoint", "")
-        table.add_row(row["name"], f"{row['parameters']:,}", f"{row['macs']:,}", accuracy, auroc, checkpoint)
+        count = lambda value: "n/a" if value is None else f"{value:,}"  # noqa: E731
+        table.add_row(row["name"], count(row["parameters"]), count(row["macs"]), accuracy, auroc, checkpoint)
     out().print(table)
+    for row in rows:
+        if row.get("modality") == "text":
+            note = row.get("unavailable") or f"backbone {row['backbone']}, MACs for {row['input_shape'][1]} tokens; export, quantize and bench it by name"
+            out().print(f"[dim]{row['name']}: a text model; {note}[/dim]")
     if any(row["checkpoint"] is None for row in rows):
         out().print("[dim]a model with no checkpoint gets one with `mc train NAME`[/dim]")
     write_json_result(json_path, rows)

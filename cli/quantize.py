@@ -67,8 +67,8 @@ def _print_candidates(rows: list[dict]) -> None:
 
 @handles_errors
 def quantize(
-    model: str = typer.Argument(..., help="An .onnx file, or a zoo name / checkpoint / factory (exported first)."),
-    mode: Mode = typer.Option(Mode.static, help="dynamic, static (calibrated), fp16, or auto (measured search)."),
+    model: str = typer.Argument(..., help="An .onnx file, a zoo name / checkpoint / factory / Hugging Face directory (exported first), or an exported text model directory."),
+    mode: Mode | None = typer.Option(None, help="dynamic, static (calibrated), fp16, or auto (measured search) [default: static; dynamic for text models]."),
     output: Path | None = typer.Option(None, "-o", "--output", help="Output path [default: <input>.<mode>.onnx]."),
     target: str = typer.Option("x86-cpu", help="Target profile: its int8 preset and thread count (or a .yaml)."),
     backend: str = typer.Option("onnxruntime", help="onnxruntime, or torch (dynamic int8 of Linear/LSTM/GRU in PyTorch)."),
@@ -85,8 +85,10 @@ def quantize(
     preprocess: bool = typer.Option(True, "--preprocess/--no-preprocess", help="ORT's quant_pre_process first."),
     max_accuracy_drop: float = typer.Option(0.5, help="auto: largest accuracy drop allowed, in points."),
     min_agreement: float = typer.Option(0.99, help="auto: smallest top-1 agreement with fp32 allowed."),
+    min_mean_cosine: float = typer.Option(0.99, help="Text models, auto: smallest mean cosine similarity to fp32 embeddings."),
+    min_cosine: float = typer.Option(0.98, help="Text models, auto: smallest cosine similarity to fp32 on any one text."),
     threads: int | None = typer.Option(None, help="Threads for timing and scoring [default: the target's, capped at this host's cores]."),
-    data: Path | None = typer.Option(None, help="Labelled held-out data (.npz with x, y) [default: MNIST-1D test set]."),
+    data: Path | None = typer.Option(None, help="Labelled held-out data (.npz with x, y) [default: MNIST-1D test set]; text models: a text file."),
     show_nodes: bool = typer.Option(False, "--nodes", help="Print the per-node precision table too."),
     json_path: Path | None = typer.Option(None, "--json", help="Write the result as JSON here."),
 ) -> None:
@@ -94,8 +96,16 @@ def quantize(
     from mc.data.evaluation import evaluation_data
     from mc.data.samples import load_samples
     from mc.errors import InputError
+    from mc.hf.source import is_text_model
     from mc.targets import load_target
 
+    if is_text_model(model):
+        from mc_cli._hf import quantize_text
+
+        quantize_text(model, (mode or Mode.dynamic).value, output, target, per_channel, reduce_range, weight_type, _split(op_types),
+                      _split(exclude_nodes) or (), threads, data, min_mean_cosine, min_cosine, show_nodes, json_path)
+        return
+    mode = mode or Mode.static
     profile = load_target(target)
     threads = threads or profile.host_threads()
     destination = output or _default_output(model, mode.value, backend)

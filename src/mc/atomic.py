@@ -41,3 +41,37 @@ def atomic_path(target: Path) -> Iterator[Path]:
 def write_json_atomic(target: Path, data: Any) -> None:
     with atomic_path(target) as tmp:
         tmp.write_text(json.dumps(data, indent=2) + "\n")
+
+
+@contextlib.contextmanager
+def staged_directory(target: Path) -> Iterator[Path]:
+    """Yield a temporary directory beside `target`, for an artifact made of several files (a text
+    model and its tokenizer); `publish_directory` moves it into place, anything left is deleted."""
+    import shutil
+
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def publish_directory(staged: Path, target: Path) -> None:
+    """Rename a finished directory onto `target`. An earlier one there is swapped aside first and
+    removed after, so a reader sees the old artifact or the new one, never a mix."""
+    import shutil
+
+    target = Path(target)
+    if not target.exists():
+        os.replace(staged, target)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+    os.rmdir(old)
+    os.replace(target, old)
+    os.replace(staged, target)
+    shutil.rmtree(old, ignore_errors=True)

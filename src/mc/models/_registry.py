@@ -36,6 +36,8 @@ class ModelEntry:
     description: str
     config_factory: Callable[[], Any]
     builder: Callable[[Any], nn.Module]
+    modality: str = "mnist1d"  # "text": a Hugging Face text model (mc.hf), exported and benched on text
+    describe: Callable[[Any], dict[str, Any]] | None = None  # catalog facts where building the model is too costly
 
     def default_config(self) -> Any:
         return self.config_factory()
@@ -63,13 +65,14 @@ class ModelEntry:
 _MODELS: dict[str, ModelEntry] = {}
 
 
-def register_model(name: str, description: str, builder: Callable[[Any], nn.Module]):
+def register_model(name: str, description: str, builder: Callable[[Any], nn.Module], modality: str = "mnist1d",
+                   describe: Callable[[Any], dict[str, Any]] | None = None):
     """Decorator for a zero-argument function returning the model's default config."""
 
     def decorate(config_factory: Callable[[], Any]) -> Callable[[], Any]:
         if name in _MODELS:
             raise ValueError(f"model {name!r} registered twice")
-        _MODELS[name] = ModelEntry(name, description, config_factory, builder)
+        _MODELS[name] = ModelEntry(name, description, config_factory, builder, modality, describe)
         return config_factory
 
     return decorate
@@ -78,6 +81,7 @@ def register_model(name: str, description: str, builder: Callable[[Any], nn.Modu
 def _ensure_family_loaded() -> None:
     # Importing the family modules runs their @register_model decorators.
     from mc.models import cpu_mlp, gru, mobile  # noqa: F401
+    from mc.hf import memory_transformer  # noqa: F401  (imports transformers only when built)
 
 
 def model_names() -> list[str]:

@@ -15,10 +15,15 @@ def model_catalog() -> list[dict[str, Any]]:
     for name in model_names():
         entry = get_model_entry(name)
         config = entry.default_config()
+        if entry.describe is not None:  # e.g. a pretrained text model: facts from its files, no build
+            rows.append({"name": name, "description": entry.description, "modality": entry.modality,
+                         "test_accuracy": None, "confidence_auroc": None, **entry.describe(config)})
+            continue
         module = entry.build(config)
         row: dict[str, Any] = {
             "name": name,
             "description": entry.description,
+            "modality": entry.modality,
             "parameters": count_parameters(module),
             "macs": count_macs(module, config.input_shape),
             "input_shape": list(config.input_shape),

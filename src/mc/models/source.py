@@ -175,10 +175,10 @@ def load_torch_model(spec: str, input_shape: tuple[int, ...] | None = None, allo
             f"{spec} (factory)", sha256_file(file) if file else None, None, trained=False,
         )
     if path.is_dir():
-        raise InputError(f"{spec} is a directory; Hugging Face model directories are not supported yet (issue 8)")
+        raise InputError(f"{spec} is a directory: a Hugging Face model directory works with mc export, quantize and bench")
     if path.suffix and not path.exists():
         raise InputError(f"file not found: {spec}: check the path")
-    entry = get_model_entry(spec)
+    entry = _sequence_entry(spec)
     found = find_zoo_checkpoint(entry.name)
     if found is not None:
         checkpoint, kind = found
@@ -188,6 +188,14 @@ def load_torch_model(spec: str, input_shape: tuple[int, ...] | None = None, allo
     return untrained_zoo_model(entry.name)
 
 
+def _sequence_entry(name: str):
+    """A zoo entry this path can train and run (the text models go through mc.hf)."""
+    entry = get_model_entry(name)
+    if entry.modality == "text":
+        raise InputError(f"{entry.name} is a text model: it works with mc export, quantize and bench")
+    return entry
+
+
 def is_zoo_spec(spec: str) -> bool:
     """True when MODEL names a zoo entry rather than a file or a factory."""
     return not (spec.endswith((".pt", ".pth", ".onnx", ".py")) or ":" in spec or "/" in spec or Path(spec).exists())
@@ -195,7 +203,7 @@ def is_zoo_spec(spec: str) -> bool:
 
 def untrained_zoo_model(name: str) -> TorchModel:
     """A freshly initialised zoo model (under whatever torch seed the caller set)."""
-    entry = get_model_entry(name)
+    entry = _sequence_entry(name)
     config = entry.default_config()
     module = entry.build(config).eval()
     return TorchModel(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -39,6 +40,19 @@ def _quiet() -> Iterator[None]:
         root.setLevel(level)
 
 
+@contextlib.contextmanager
+def _working_directory(path: str) -> Iterator[None]:
+    """ORT's quantizer leaves files in the current directory (`<uuid>.data` external data from
+    quantize_dynamic, `sym_shape_infer_temp.onnx` when symbolic shape inference fails): run it
+    inside the temporary directory, so they go with it."""
+    previous = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
 def _reader(samples: np.ndarray, input_name: str):
     from onnxruntime.quantization import CalibrationDataReader
 
@@ -60,7 +74,8 @@ def preprocess(source: Path, target: Path) -> str:
     """ORT's quant_pre_process; symbolic shape inference fails on some attention blocks, so retry without it."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    with _quiet():
+    source, target = Path(source).resolve(), Path(target).resolve()
+    with _quiet(), _working_directory(str(target.parent)):  # its temp files land beside the target, not in the cwd
         try:
             quant_pre_process(str(source), str(target))
             return "full"
@@ -160,7 +175,8 @@ def apply_plan(config: QuantizeConfig, source: Path, target: Path, calibration: 
     """Write `source` quantized by every step of `config` to `target` (intermediates in a temp dir)."""
     if config.needs_calibration and calibration is None:
         raise InputError("static quantization needs calibration data: pass --calibration PATH (.npz/.npy/folder)")
-    with tempfile.TemporaryDirectory(prefix="mc-quantize-") as workdir:
+    source, target = Path(source).resolve(), Path(target).resolve()
+    with tempfile.TemporaryDirectory(prefix="mc-quantize-") as workdir, _working_directory(workdir):
         current = Path(source)
         report = ApplyReport(preprocess="skipped")
         if config.preprocess and not any(step.kind == "fp16" for step in config.steps):
