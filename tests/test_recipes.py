@@ -203,3 +203,23 @@ def test_cache_never_returns_a_damaged_or_unfinished_entry(tmp_path):
             raise KeyboardInterrupt
     assert cache.lookup(other) is None
     assert not [p for p in (tmp_path / "cache").rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_recommendation_is_the_fastest_passing_variant_and_noise_never_decides_alone():
+    from mc.report.build import recommend
+    from mc.report.schema import Figure, Gate, Variant
+
+    def variant(name: str, ratio: float, size: float, passed: bool = True) -> Variant:
+        figures = {"latency_ratio": Figure(value=ratio, unit="x", method="derived", source="test"),
+                   "size_mb": Figure(value=size, unit="MB", method="counted", source="test")}
+        gates = [Gate(name="max_accuracy_drop", limit=1.0, unit="pt", value=0.0 if passed else 2.0, passed=passed)]
+        return Variant(name=name, status="ok", figures=figures, gates=gates)
+
+    ref, small, fast = variant("fp32", 1.0, 1.0), variant("int8", 0.98, 0.5), variant("pruned", 0.7, 0.9)
+    assert recommend([ref, small, fast], "fp32").variant == "pruned"  # clearly fastest
+    fast_but_failing = variant("pruned", 0.5, 0.2, passed=False)
+    assert recommend([ref, small, fast_but_failing], "fp32").variant == "int8"  # ties fp32 on speed, half the size
+    tie = recommend([ref, small, variant("pruned", 0.99, 0.9)], "fp32")
+    assert tie.variant == "int8" and "within 5% of the fastest" in tie.reason
+    nothing = recommend([fast_but_failing], "fp32")
+    assert nothing.variant is None and "pruned: fails max_accuracy_drop" in nothing.reason

@@ -28,20 +28,9 @@ from mc.metrics import classification_report
 from mc.percentiles import summarize
 from mc.pipeline.monitor import resident_memory_mb
 from mc.pipeline.processor import MetaPipeline
+from mc.resident import peak_resident_mb
 from mc.runtimes._predictor import predict_all
 from mc.targets import TargetProfile, load_target
-
-
-def peak_resident_mb() -> float | None:
-    """VmHWM: this process's peak resident set so far (the parent also reads it from wait4)."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return None
 
 
 def _confidence(outputs: list[np.ndarray], logits: np.ndarray) -> np.ndarray:

@@ -15,21 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-
-def _peak_rss_mb() -> float:
-    """This process's own peak RSS: VmHWM on Linux. Not getrusage's ru_maxrss, which survives exec
-    and so includes the parent's RSS at the fork (an mc parent holding torch: hundreds of MB)."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    import resource
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
+from mc.resident import peak_resident_mb
 
 
 def _bench(request: dict) -> dict:
@@ -44,7 +30,7 @@ def _bench(request: dict) -> dict:
     session = TextSession(model_path, request["threads"])
     tokenizer = load_runtime_tokenizer(model_path.parent)
     load_s = time.perf_counter() - started
-    loaded_rss = _peak_rss_mb()
+    loaded_rss = peak_resident_mb()
     latency = {}
     for length in request["lengths"]:
         inputs = [encode(tokenizer, [text], length, pad_to_max=True) for text in request["timing_texts"]]
@@ -57,11 +43,11 @@ def _bench(request: dict) -> dict:
             session.session.run(None, feeds[index % len(feeds)])
             times.append((time.perf_counter() - begin) * 1e3)
         latency[str(length)] = summarize(times)
-    timed_rss = _peak_rss_mb()
+    timed_rss = peak_resident_mb()
     memory = TextSet.of(tokenizer, request["memory_texts"], request["max_length"])
     texts = TextSet.of(tokenizer, request["fidelity_texts"], request["max_length"])
     np.save(request["embeddings_path"], embed_all(session, texts, memory))
-    return {"latency_ms": latency, "load_s": load_s, "peak_rss_mb": _peak_rss_mb(),
+    return {"latency_ms": latency, "load_s": load_s, "peak_rss_mb": peak_resident_mb(),
             "peak_rss_mb_after": {"load": loaded_rss, "latency": timed_rss}, "has_memory": session.memory is not None,
             "size_bytes": model_path.stat().st_size, "torch_imported": "torch" in sys.modules}
 

@@ -32,6 +32,7 @@ from mc.atomic import publish_directory, staged_directory, write_json_atomic
 from mc.errors import CheckFailed, InputError
 from mc.hf.source import MODEL_FILE, HfDirectory, copy_tokenizer
 from mc.hf.text import TextCorpus
+from mc.logs import loggers_at
 from mc.passes._registry import register_pass
 from mc.progress import Progress
 
@@ -99,15 +100,8 @@ def quiet_hf_logs():
     for module in ("transformers.utils.logging", "optimum.utils.logging"):  # they set their levels when first used
         with contextlib.suppress(ImportError):
             importlib.import_module(module).get_logger()
-    loggers = [logging.getLogger(name) for name in ("transformers", "optimum")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.ERROR)
-    try:
+    with loggers_at(logging.ERROR, ("transformers", "optimum")):
         yield
-    finally:
-        for logger, level in zip(loggers, levels):
-            logger.setLevel(level)
 
 
 class _Collect(logging.Handler):

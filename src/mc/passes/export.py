@@ -24,6 +24,7 @@ from mc.artifact import ArtifactRecord, Lineage, build_record, publish_artifact
 from mc.atomic import staged_file
 from mc.data.evaluation import EvaluationData
 from mc.errors import CheckFailed, InputError
+from mc.logs import loggers_at
 from mc.metrics import classification_report
 from mc.models.source import TorchModel, check_forward
 from mc.models.stats import count_macs, count_parameters
@@ -61,16 +62,9 @@ def _output_names(count: int) -> list[str]:
 def _quiet_torch_loggers():
     """torch.export and the exporter log notes ('torchvision is not installed', shape guards)
     straight to their own stderr handlers; the failure, if any, is reported as one line instead."""
-    loggers = [logging.getLogger(name) for name in list(logging.root.manager.loggerDict) if name.startswith("torch")]
-    loggers.append(logging.getLogger("torch"))
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.CRITICAL)
-    try:
+    names = [name for name in list(logging.root.manager.loggerDict) if name.startswith("torch")] + ["torch"]
+    with loggers_at(logging.CRITICAL, names):
         yield
-    finally:
-        for logger, level in zip(loggers, levels):
-            logger.setLevel(level)
 
 
 def _export_to(model: TorchModel, example: torch.Tensor, names: list[str], opset: int, path: Path) -> None:

@@ -156,10 +156,18 @@ def judge_gates(gates: Gates, figures: dict[str, Figure]) -> list[Gate]:
     return judged
 
 
+SPEED_TIE = 0.05  # latency ratios within 5 % of the fastest are one speed on a shared machine
+
+
 def recommend(variants: list[Variant], reference: str) -> Recommendation:
-    """The fastest variant (side-by-side latency, else model p50) that passes every gate."""
+    """The fastest variant (side-by-side latency, else model p50) that passes every gate; among
+    those within SPEED_TIE of the fastest, the smallest, so timing noise never decides alone."""
     def speed_key(variant: Variant) -> float:
         figure = variant.figures.get("latency_ratio") or variant.figures.get("model_p50_ms")
+        return figure.value if figure and figure.value is not None else float("inf")
+
+    def size_key(variant: Variant) -> float:
+        figure = variant.figures.get("size_mb")
         return figure.value if figure and figure.value is not None else float("inf")
 
     passing = [variant for variant in variants if variant.passes_gates()]
@@ -169,7 +177,9 @@ def recommend(variants: list[Variant], reference: str) -> Recommendation:
             failed = [gate.name for gate in variant.gates if not gate.passed]
             reasons.append(f"{variant.name}: {variant.status if variant.status != 'ok' else 'fails ' + ', '.join(failed)}")
         return Recommendation(variant=None, reason="no variant passes every gate (" + "; ".join(reasons) + ")")
-    best = min(passing, key=speed_key)
+    fastest = min(speed_key(variant) for variant in passing)
+    tied = [variant for variant in passing if speed_key(variant) <= fastest * (1 + SPEED_TIE)]
+    best = min(tied, key=lambda variant: (size_key(variant), speed_key(variant)))
     bits = []
     if "speedup" in best.figures and best.figures["speedup"].value is not None and best.name != reference:
         bits.append(f"{best.figures['speedup'].value:.2f}x the speed of {reference}")
@@ -178,7 +188,8 @@ def recommend(variants: list[Variant], reference: str) -> Recommendation:
     if "size_ratio" in best.figures and best.name != reference:
         bits.append(f"{best.figures['size_ratio'].value:.2f}x the size")
     detail = f" ({', '.join(bits)})" if bits else ""
-    return Recommendation(variant=best.name, reason=f"the fastest of {len(passing)} variant(s) that pass every gate{detail}")
+    how = (f"the smallest of {len(tied)} variants within {SPEED_TIE:.0%} of the fastest" if len(tied) > 1 else "the fastest")
+    return Recommendation(variant=best.name, reason=f"{how} of {len(passing)} variant(s) that pass every gate{detail}")
 
 
 def _suitability(latency_ms: float | None, target_ms: float, limit_ms: float) -> str:

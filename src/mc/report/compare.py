@@ -87,14 +87,21 @@ def _verdict(failed: bool, improved: bool, check: str, fail_on: frozenset[str]) 
     return "improved" if improved else "ok"
 
 
-MEASURED_STEPS = "a measured search (quantize auto, prune to a speed-up) chose it on a different CPU"
+HOST_DEPENDENT = "made on a different CPU by a measured search or by training, which no CPU reproduces bit for bit"
 
 
-def made_by_measurement(variant: Variant) -> bool:
-    """True when timing on the host chose what the artifact is (so it may differ on another CPU)."""
-    return any((step.pass_name == "quantize" and step.config.get("mode") == "auto")
-               or (step.pass_name == "prune" and step.config.get("target_speedup") is not None)
-               for step in variant.steps)
+def host_dependent(variant: Variant) -> bool:
+    """True when the host shaped the artifact: timing chose it (quantize auto, prune to a speed-up)
+    or it was trained here (fine-tuning after pruning, distillation), so another CPU may differ."""
+    for step in variant.steps:
+        config = step.config
+        if step.pass_name == "quantize" and config.get("mode") == "auto":
+            return True
+        if step.pass_name == "prune" and (config.get("target_speedup") is not None or config.get("finetune_epochs", 0) > 0):
+            return True
+        if step.pass_name == "distill":
+            return True
+    return False
 
 
 def same_cpu(base: Report, new: Report) -> bool:
@@ -108,16 +115,17 @@ def same_cpu(base: Report, new: Report) -> bool:
 def _compare_variant(base: Variant, new: Variant, tolerances: Tolerances, fail_on: frozenset[str], reference: str,
                      comparable_cpu: bool = True) -> list[Finding]:
     """Findings for one variant. Across different CPUs, what a CPU decides is not gated: latency
-    ratios (int8 kernels differ by ISA) and whatever a measured search chose (size, accuracy)."""
+    ratios (int8 kernels differ by ISA), and the size and accuracy of what a measured search chose
+    or training produced there."""
     if not comparable_cpu:
         gated = fail_on - {"latency"}
-        if made_by_measurement(base) or made_by_measurement(new):
+        if host_dependent(base) or host_dependent(new):
             gated -= {"size", "accuracy", "auroc"}
         findings = _compare_variant(base, new, tolerances, gated, reference)
         for finding in findings:
             if finding.check in fail_on - gated:
                 finding.note = (finding.note + "; " if finding.note else "") + (
-                    "different CPU: " + ("ratios depend on its int8 kernels" if finding.check == "latency" else MEASURED_STEPS))
+                    "different CPU: " + ("ratios depend on its int8 kernels" if finding.check == "latency" else HOST_DEPENDENT))
         return findings
     name = base.name
     if new.status == "unavailable" and base.status != "unavailable":
@@ -130,7 +138,7 @@ def _compare_variant(base: Variant, new: Variant, tolerances: Tolerances, fail_o
         return [Finding(name, "status", base.status, new.status, "skipped", "did not run in either report")]
     findings = []
     base_gates, new_gates = base.passes_gates(), new.passes_gates()
-    failing = ", ".join(f"{gate.name} ({gate.value if gate.value is not None else 'n/a'} vs {gate.limit:g} {gate.unit})"
+    failing = ", ".join(f"{gate.name} ({'n/a' if gate.value is None else format(gate.value, '.4g')} vs {gate.limit:g} {gate.unit})"
                         for gate in new.gates if not gate.passed)
     findings.append(Finding(name, "gates", "pass" if base_gates else "fail", "pass" if new_gates else "fail",
                             _verdict(base_gates and not new_gates, new_gates and not base_gates, "gates", fail_on), failing))
@@ -168,7 +176,7 @@ def compare_reports(base: Report, new: Report, fail_on: frozenset[str] = frozens
     if not comparable_cpu:
         cpus = [str((report.measurement.get("cpu") or {}).get("model") or "unknown") for report in (base, new)]
         comparison.warnings.append(
-            f"different CPUs ({cpus[0]} vs {cpus[1]}): latency ratios and measured-search choices are reported, not gated; "
+            f"different CPUs ({cpus[0]} vs {cpus[1]}): latency ratios, and what a measured search or training made, are reported, not gated; "
             "for a latency gate, produce the base on the same machine (see .github/workflows/mc-bench.yml)")
     if base.recipe.get("name") != new.recipe.get("name"):
         comparison.warnings.append(f"different recipes: {base.recipe.get('name')} vs {new.recipe.get('name')}")
