@@ -79,6 +79,13 @@ def test_a_wrong_type_is_named_with_its_line(tmp_path):
     assert ":8: variants.dyn[1].quantize.mode:" in message and "'turbo'" in message
 
 
+def test_unknown_target_or_zoo_model_is_named_with_its_line(tmp_path):
+    message = error_of(write(tmp_path, GOOD.replace("target: x86-cpu", "target: pi6")))
+    assert ":3: target: unknown target 'pi6'" in message and "did you mean 'pi5'?" in message
+    message = error_of(write(tmp_path, GOOD.replace("model: mobile-tiny", "model: mobile-tinny")))
+    assert ":2: model:" in message and "mobile-tiny" in message
+
+
 def test_duplicate_keys_are_refused_not_silently_overwritten(tmp_path):
     message = error_of(write(tmp_path, GOOD.replace("target: x86-cpu\n", "target: x86-cpu\ntarget: pi5\n")))
     assert ":4: target: duplicate key (first written at line 3)" in message

@@ -216,6 +216,23 @@ def _check_chain(model: str, variant: str, steps: tuple[Step, ...], lines: Lines
         stage = produced_stage(step.pass_name, step.config, stage)
 
 
+def _check_names(recipe: Recipe, lines: Lines, fallback: str) -> None:
+    """The target and a zoo model are names: a typo is caught here, with its line, before any work."""
+    from mc.models._registry import get_model_entry
+    from mc.models.source import is_zoo_spec
+    from mc.targets import load_target
+
+    try:
+        load_target(recipe.target)
+    except InputError as error:
+        raise InputError(f"{_where(lines, ('target',), fallback)}: target: {error}") from None
+    if is_zoo_spec(recipe.model):
+        try:
+            get_model_entry(recipe.model)
+        except InputError as error:
+            raise InputError(f"{_where(lines, ('model',), fallback)}: model: {error}") from None
+
+
 def parse_recipe(data: dict[str, Any], lines: Lines, source: str) -> Recipe:
     """A validated Recipe from merged YAML data; errors name the file and line."""
     fallback = f"{source}:1"
@@ -245,6 +262,7 @@ def parse_recipe(data: dict[str, Any], lines: Lines, source: str) -> Recipe:
         raise InputError(f"{_where(lines, loc, fallback)}: {_dotted(loc)}: {message}") from None
     for path, message in recipe.problems():
         raise InputError(f"{_where(lines, path, fallback)}: {_dotted(path)}: {message}")
+    _check_names(recipe, lines, fallback)
     for name, steps in recipe.variants.items():
         _check_chain(recipe.model, name, steps, lines, fallback)
     return recipe
