@@ -26,9 +26,8 @@ from mc.data.evaluation import EvaluationData, evaluation_data
 from mc.errors import InputError
 from mc.metrics import classification_report
 from mc.percentiles import summarize
-from mc.pipeline.monitor import resident_memory_mb
 from mc.pipeline.processor import MetaPipeline
-from mc.resident import peak_resident_mb
+from mc.resident import current_resident_mb, peak_resident_mb
 from mc.runtimes._predictor import predict_all
 from mc.targets import TargetProfile, load_target
 
@@ -183,7 +182,7 @@ def bench_variant(request: WorkerRequest) -> dict[str, Any]:
         "device": variant.device,
         "first_call_s": first_call_s,
         "gpu": _gpu_memory() if variant.device == "cuda" else None,
-        "resident_mb_end": resident_memory_mb(),
+        "resident_mb_end": current_resident_mb(),
         "vmhwm_mb": peak_resident_mb(),
         "worker_s": time.perf_counter() - began,
     }

@@ -10,14 +10,13 @@ at most once a second, so a frame never pays for reading /proc.
 from __future__ import annotations
 
 import math
-import resource
-import sys
 import time
 from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from mc.percentiles import nearest_rank
+from mc.resident import current_resident_mb
 
 RECENT_LATENCIES = 50  # the seed's latency alert looks at the mean of the last 50
 THROUGHPUT_WINDOW_S = 10.0
@@ -40,19 +39,6 @@ class Alert:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def resident_memory_mb() -> float:
-    """The current resident set size; the peak so far where /proc is missing."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
 
 
 class PerformanceMonitor:
@@ -105,7 +91,9 @@ class PerformanceMonitor:
             if wall > 0:
                 self.cpu_percent.append(100.0 * (cpu - self._last_sample[1]) / (wall * self.cores))
         self._last_sample = (now, cpu)
-        self.memory_mb.append(resident_memory_mb())
+        rss = current_resident_mb()
+        if rss is not None:
+            self.memory_mb.append(rss)
 
     def check(self, now: float) -> list[Alert]:
         """Sample resources, compare against the thresholds, keep and return the alerts raised."""
@@ -123,7 +111,7 @@ class PerformanceMonitor:
             raised.append(Alert(at_s, "low_throughput", throughput, limits.low_throughput_hz))
         if self.cpu_percent and self.cpu_percent[-1] > limits.high_cpu_percent:
             raised.append(Alert(at_s, "high_cpu", self.cpu_percent[-1], limits.high_cpu_percent))
-        memory_percent = 100.0 * self.memory_mb[-1] / self.memory_limit_mb
+        memory_percent = 100.0 * self.memory_mb[-1] / self.memory_limit_mb if self.memory_mb else 0.0
         if memory_percent > limits.high_memory_percent:
             raised.append(Alert(at_s, "high_memory", memory_percent, limits.high_memory_percent))
         self.alerts.extend(raised)
