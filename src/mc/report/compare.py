@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from mc.errors import InputError
+from mc.report.format import format_value
 from mc.report.schema import Report, Variant
 
 CHECKS = ("status", "gates", "size", "accuracy", "auroc", "latency")
@@ -67,18 +68,6 @@ def parse_fail_on(text: str | None) -> frozenset[str]:
 def _value(variant: Variant, key: str) -> float | None:
     figure = variant.figures.get(key)
     return figure.value if figure is not None else None
-
-
-def _fmt(value: float | None, unit: str) -> str:
-    if value is None:
-        return "n/a"
-    if unit == "MB":
-        return f"{value:.3f} MB"
-    if unit == "%":
-        return f"{value:.2f}%"
-    if unit == "x":
-        return f"{value:.3f}x"
-    return f"{value:.4f}"
 
 
 def _verdict(failed: bool, improved: bool, check: str, fail_on: frozenset[str]) -> Verdict:
@@ -154,7 +143,7 @@ def _findings(base: Variant, new: Variant, tolerances: Tolerances, fail_on: froz
     size_base, size_new = _value(base, "size_mb"), _value(new, "size_mb")
     if size_base is not None and size_new is not None:
         grew = size_new > size_base * (1 + tolerances.size)
-        findings.append(Finding(name, "size", _fmt(size_base, "MB"), _fmt(size_new, "MB"),
+        findings.append(Finding(name, "size", format_value(size_base, "MB"), format_value(size_new, "MB"),
                                 _verdict(grew, size_new < size_base * (1 - tolerances.size), "size", fail_on),
                                 f"tolerance +{tolerances.size:.0%}"))
     for check, key, unit, tolerance in (("accuracy", "accuracy", "%", tolerances.accuracy),
@@ -162,13 +151,13 @@ def _findings(base: Variant, new: Variant, tolerances: Tolerances, fail_on: froz
         old, now = _value(base, key), _value(new, key)
         if old is None or now is None:
             continue
-        findings.append(Finding(name, check, _fmt(old, unit), _fmt(now, unit),
+        findings.append(Finding(name, check, format_value(old, unit), format_value(now, unit),
                                 _verdict(now < old - tolerance, now > old + tolerance, check, fail_on),
                                 f"tolerance -{tolerance:g}{' pt' if unit == '%' else ''}"))
     if name != reference:
         old, now = _value(base, "latency_ratio"), _value(new, "latency_ratio")
         if old is not None and now is not None:
-            findings.append(Finding(name, "latency", _fmt(old, "x"), _fmt(now, "x"),
+            findings.append(Finding(name, "latency", format_value(old, "x"), format_value(now, "x"),
                                     _verdict(now > old * (1 + tolerances.latency), now < old * (1 - tolerances.latency), "latency", fail_on),
                                     f"ratio to {reference} in the same run; tolerance +{tolerances.latency:.0%}"))
     return findings
