@@ -144,9 +144,10 @@ def slow_section(duration: float) -> None:
     slow_from, slow_until = 0.3 * duration, 0.7 * duration
     print(f"\n3. mobile-small slowed by {SLOW_FRAME_S * 1e3:.0f} ms per frame from {slow_from:g} s to {slow_until:g} s "
           f"of a {duration:g} s run at 20 Hz (in-process, 1 thread)")
-    from mc.evaluation import open_predictor
+    from mc.runtimes import open_model
 
-    model, shape, _ = open_predictor("mobile-small")
+    opened = open_model("mobile-small", threads=1)
+    model, shape = opened.predictor, opened.sample_shape
     data = evaluation_data(shape)
     warm_up(MetaPipeline(model), data.x, 32)
     began = time.perf_counter() + 0.005

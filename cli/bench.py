@@ -1,5 +1,6 @@
-"""`mc bench ARTIFACT... --target T --scenario realtime|latency|throughput`: the real-time meta
-pipeline as a benchmark harness, each variant in a fresh process under the target's limits."""
+"""`mc bench ARTIFACT... --target T --scenario realtime|latency|throughput`: each variant in a fresh
+process under the target's limits; classifiers in the real-time meta pipeline, text models closed
+loop at 16/64/128 tokens with their embedding fidelity, in one run. Parsing and rendering only."""
 
 from __future__ import annotations
 
@@ -23,6 +24,10 @@ def _percent(value: float | None) -> str:
 
 def _ratio(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
+
+
+def _ratio4(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
 
 
 def _timing_columns(scenario_name: str, settings: dict[str, Any]) -> list[str]:
@@ -50,7 +55,8 @@ def _timing_cells(scenario_name: str, scenario: dict[str, Any]) -> list[str]:
     return [f"{scenario['samples_per_s']:.0f}", _ms(scenario["batch_ms"]["p50"]), "n/a" if model is None else f"{model:.0f}"]
 
 
-def render(result: dict[str, Any]) -> None:
+def render_pipeline(result: dict[str, Any], variants: list[dict[str, Any]]) -> None:
+    """The classifiers: latency in the scenario, accuracy, the pipeline's quality and own cost."""
     measurement, scenario = result["measurement"], result["scenario"]
     settings, target = result["settings"], result["target"]
     label, estimate_label = measurement["label"], measurement["estimate_label"]
@@ -62,8 +68,7 @@ def render(result: dict[str, Any]) -> None:
             f"request's scheduled arrival; misses over {settings['target_latency_ms']:g} ms (target) and "
             f"{settings['max_latency_ms']:g} ms (limit: the deadline; later requests are dropped and counted)"
         )
-    ok = [variant for variant in result["variants"] if variant["status"] == "ok"]
-    failed = [variant for variant in result["variants"] if variant["status"] != "ok"]
+    ok = [variant for variant in variants if variant["status"] == "ok"]
 
     timing = Table(title=f"latency, {label}" + (f" | est.: {estimate_label}" if estimate_label else ""))
     timing.add_column("variant", overflow="fold")
@@ -114,58 +119,97 @@ def render(result: dict[str, Any]) -> None:
                 f"{estimate.get('pipeline_overhead_ms', 0.0):.2f} ms: a roofline estimate at the efficiency reached here "
                 f"({estimate['efficiency']:.2%} of this host's roofline), not a measurement"
             )
-    for variant in failed:
-        console.print(f"[bold red]failed[/] {variant['artifact']}: {variant['error']}")
     console.print(
         "[dim]n/a: too few queries for that percentile (p90 needs 64, p99 needs 662). AUROC, ECE: the confidence "
         "head (type-2 AUROC, calibration error); quality: the pipeline's mean overall quality score.[/dim]"
     )
 
 
+def render_text(result: dict[str, Any], variants: list[dict[str, Any]]) -> None:
+    """The text models: latency per sequence length, memory, size and fidelity to the text reference."""
+    measurement, target = result["measurement"], result["target"]
+    text = measurement["text"]
+    ok = [variant for variant in variants if variant["status"] == "ok"]
+    if not ok:
+        return  # the failures are listed with every other
+    reference = next((variant["fidelity"]["reference"] for variant in ok if variant.get("fidelity")), None)
+    console = out()
+    console.print(f"text models on [bold]{target['name']}[/]: {measurement['label']}, {measurement['threads']} thread(s), "
+                  f"{text['method']}, {text['queries']} queries per length; fidelity vs {reference or 'n/a'} "
+                  f"on {text['fidelity_texts']} texts of {text['corpus']}")
+    reference_size = next((variant["size_bytes"] for variant in ok if variant["artifact"] == reference), None)
+    table = Table(title="latency (ms, p50 / p90), memory and fidelity to the reference")
+    table.add_column("variant", overflow="fold")
+    for length in text["lengths"]:
+        table.add_column(f"{length} tok", justify="right")
+    for column in ("peak RSS MB", "MiB", "size", "mean cos", "min cos"):
+        table.add_column(column, justify="right")
+    for variant in ok:
+        cells = [variant["artifact"] + (" (reference)" if variant["artifact"] == reference else "")]
+        for length in text["lengths"]:
+            latency = variant["measured"]["latency_by_length_ms"][str(length)]
+            cells.append(f"{_ms(latency['p50'])} / {_ms(latency['p90'])}")
+        fidelity = variant["fidelity"] or {}
+        ratio = variant["size_bytes"] / reference_size if reference_size else None
+        cells += ["n/a" if variant["peak_rss_mb"] is None else f"{variant['peak_rss_mb']:.0f}",
+                  f"{variant['size_bytes'] / 2**20:.1f}", "n/a" if ratio is None else f"{ratio:.2f}x",
+                  _ratio4(fidelity.get("mean_cosine")), _ratio4(fidelity.get("min_cosine"))]
+        table.add_row(*cells)
+    console.print(table)
+
+
+def render(result: dict[str, Any]) -> None:
+    """Each workload's own tables, then every failure and every note, whatever its workload."""
+    by_workload: dict[str, list[dict[str, Any]]] = {}
+    for variant in result["variants"]:
+        by_workload.setdefault(variant["workload"], []).append(variant)
+    if by_workload.get("pipeline") or not by_workload:
+        render_pipeline(result, by_workload.get("pipeline", []))
+    if by_workload.get("text") and "text" in result["measurement"]:
+        render_text(result, by_workload["text"])
+    console = out()
+    for variant in result["variants"]:
+        for note in variant.get("notes", []):
+            console.print(f"[yellow]note[/] {variant['artifact']}: {note}")
+    for variant in result["variants"]:
+        if variant["status"] != "ok":
+            console.print(f"[bold red]failed[/] {variant['artifact']}: {variant['error']}")
+
+
 @handles_errors
 def bench(
-    artifacts: list[str] = typer.Argument(..., help="Variants: zoo names, checkpoints (.pt), .onnx files or file.py:factory."),
+    artifacts: list[str] = typer.Argument(..., help="Variants: zoo names, checkpoints (.pt), .onnx files, file.py:factory, exported text model directories."),
     target: str = typer.Option(..., "--target", help="Target profile name (see `mc targets`) or a .yaml profile."),
     scenario: str = typer.Option("realtime", "--scenario", help="realtime (open loop at the rate), latency (closed loop, batch 1) or throughput (batched)."),
     duration: float = typer.Option(10.0, "--duration", help="Seconds of measurement per variant."),
     rate: float | None = typer.Option(None, "--rate", help="Arrivals per second in the realtime scenario (default: the processor's 20 Hz)."),
     arrivals: str = typer.Option("fixed", "--arrivals", help="fixed or poisson arrivals (realtime)."),
-    reference: str | None = typer.Option(None, "--reference", help="The fp32 reference model, for top-1 agreement."),
+    reference: str | None = typer.Option(None, "--reference", help="The fp32 reference: top-1 agreement for classifiers, embedding fidelity for text models."),
     batch_size: int = typer.Option(32, "--batch-size", help="Samples per batch (throughput)."),
-    queries: int = typer.Option(662, "--queries", help="Minimum queries of the latency scenario (662: p99 is reported)."),
+    queries: int | None = typer.Option(None, "--queries", help="Minimum queries of the latency scenario [default: 662, so p99 is reported]; timed calls per length for text models [default: 200]."),
     warmup: int = typer.Option(32, "--warmup", help="Untimed requests before measuring."),
     seed: int = typer.Option(0, "--seed", help="Seed of the Poisson arrivals."),
     fixed_quality: bool = typer.Option(False, "--fixed-quality", help="Keep the quality level fixed (no adaptive control)."),
     input_shape: str | None = typer.Option(None, "--input-shape", help="A factory's input shape, batch first, e.g. 1,1,40."),
+    workload: str = typer.Option("auto", "--workload", help="auto (each model's own), pipeline or text: the workload every variant must run."),
     data: Path | None = typer.Option(None, "--data", help="Text models: a UTF-8 text file for fidelity and timing [default: Python's own reference docs]."),
-    json_path: Path | None = typer.Option(None, "--json", help="Write the result (schema mc.bench/1) here."),
+    json_path: Path | None = typer.Option(None, "--json", help="Write the result (schema mc.bench/2) here."),
 ) -> None:
-    """Bench variants in the real-time meta pipeline under a target profile: latency, misses, accuracy.
+    """Bench variants under a target profile, each in a fresh process; classifiers and text models in one run.
 
-    Off the target, figures are measured on this host (threads capped) and, separately, estimated for the target by a calibrated roofline model. Exit 1 when a variant fails.
+    Classifiers run in the real-time meta pipeline: latency, misses, accuracy. Off the target, figures are measured on this host (threads capped) and, separately, estimated for the target by a calibrated roofline model.
 
-    Text models (exported directories): latency at 16/64/128 tokens, peak memory, and fidelity (cosine of mean-pooled embeddings) to --reference or the first variant.
+    Text models (exported directories): latency at 16/64/128 tokens, peak memory, and fidelity (cosine of mean-pooled embeddings) to --reference or the first text variant. Exit 1 when a variant fails.
     """
     from mc.bench.config import BenchConfig
     from mc.bench.runner import run_bench
-    from mc.errors import CheckFailed, InputError
-    from mc.hf.source import is_text_model
+    from mc.errors import CheckFailed
 
-    text = [is_text_model(artifact) for artifact in artifacts]
-    if any(text):
-        if not all(text):
-            raise InputError("text models and MNIST-1D models cannot be benched together: bench each kind in its own run")
-        from mc_cli._hf import bench_text
-
-        result = bench_text(list(artifacts), target, reference, queries, warmup, data, json_path)
-        failed = [variant["artifact"] for variant in result["variants"] if variant["status"] != "ok"]
-        if failed:
-            raise CheckFailed(f"{len(failed)} of {len(result['variants'])} variants failed ({', '.join(failed)}); the others were benched")
-        return
-
+    counts = {} if queries is None else {"queries": queries, "text_queries": queries}
     config = build_config(
-        BenchConfig, scenario=scenario, duration=duration, rate=rate, arrivals=arrivals, batch_size=batch_size,
-        queries=queries, warmup=warmup, seed=seed, adaptive_quality=not fixed_quality,
+        BenchConfig, {"text_queries": "--queries", "corpus": "--data"}, workload=workload, scenario=scenario, duration=duration,
+        rate=rate, arrivals=arrivals, batch_size=batch_size, warmup=warmup, seed=seed, adaptive_quality=not fixed_quality,
+        corpus=data, **counts,
     )
     shape = None
     if input_shape:

@@ -11,11 +11,12 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from mc.bench.control import FixedOutputPredictor, measure_pipeline_overhead
-from mc.bench.roofline import OpCost, estimate_target_latency, onnx_costs, roofline
+from mc.bench.roofline import estimate_target_latency, roofline
 from mc.bench.runner import estimated_label, measured_label, preflight, thread_note
 from mc.bench.scenarios import ScenarioConfig, run_latency, run_throughput
 from mc.errors import InputError
 from mc.pipeline import MetaPipeline, ProcessorSettings
+from mc.runtimes.costs import OpCost, onnx_costs
 from mc.targets import load_target
 
 

@@ -1,4 +1,4 @@
-"""`mc bench` end to end: real worker processes, the mc.bench/1 result, labels, failures, bad input."""
+"""`mc bench` end to end: real worker processes, the mc.bench/2 result, labels, failures, bad input."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def test_realtime_bench_on_pi5_measures_here_and_estimates_there(mc, tmp_path):
                 "--reference", "mobile-small", "--json", out)
     assert result.exit_code == 0, result.stdout + result.stderr
     data = json.loads(out.read_text())
-    assert data["schema"] == "mc.bench/1"
+    assert data["schema"] == "mc.bench/2"
     assert {"created", "target", "measurement", "scenario", "settings", "reference", "variants", "summary"} <= set(data)
     pi5 = load_target("pi5")
     measurement = data["measurement"]
@@ -48,7 +48,8 @@ def test_realtime_bench_on_pi5_measures_here_and_estimates_there(mc, tmp_path):
     assert data["scenario"]["rate_hz"] == 20 and data["settings"]["max_latency_ms"] == 100
 
     (variant,) = data["variants"]
-    assert variant["status"] == "ok" and variant["runtime"] == "torch"
+    assert variant["status"] == "ok" and variant["runtime"] == "torch" and variant["workload"] == "pipeline"
+    assert "notes" not in variant and data["reference"]["workload"] == "pipeline"
     measured, estimated = variant["measured"], variant["estimated"]
     assert measured["label"] == measurement["label"] and estimated["label"] == "estimated for pi5"
     scenario = measured["scenario"]
@@ -100,6 +101,7 @@ def test_failing_variants_are_reported_and_the_others_still_run(mc, tmp_path):
     data = json.loads(out.read_text())
     bad, crashed, good = data["variants"]
     assert bad["status"] == "failed" and bad["failure_kind"] == "input" and "not a valid ONNX model" in bad["error"]
+    assert bad["workload"] == crashed["workload"] == good["workload"] == "pipeline"
     assert crashed["status"] == "failed" and crashed["failure_kind"] == "crash" and "SIGKILL" in crashed["error"]
     assert good["status"] == "ok" and good["measured"]["scenario"]["samples_per_s"] > 0
     assert data["summary"] == {"variants": 3, "succeeded": 1, "failed": 2}

@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 
 from conftest import assert_one_line_error
-from mc.compilation import availability, ort
-from mc.compilation.availability import cuda_status, cxx_compiler, missing, pairing_problem, tensorrt_install_hint
+from mc.runtimes import availability
+from mc.compilation.ort import prepare
+from mc.runtimes import ort_binding as ort
+from mc.runtimes.availability import cuda_status, cxx_compiler, missing, pairing_problem, tensorrt_install_hint
 from mc.errors import BackendUnavailable, CheckFailed, InputError
 from mc.passes.compile import CompileConfig, check_available
 
@@ -137,9 +139,9 @@ def test_a_model_the_compiler_rejects_leaves_nothing_behind(mc, tmp_path):
 
 
 def test_compile_is_a_registered_pass_and_no_longer_planned(mc):
-    from mc.passes._registry import pass_config_types
+    from mc.passes import pass_types
 
-    assert pass_config_types()["compile"] is CompileConfig
+    assert pass_types()["compile"] is CompileConfig
     result = mc("compile", "--help")
     assert result.exit_code == 0 and "not built yet" not in result.stdout and "--backend" in result.stdout
 
@@ -166,13 +168,12 @@ def test_doctor_reports_each_compile_backend(mc, tmp_path):
 def tiny_onnx(tmp_path_factory) -> Path:
     from mc.data.evaluation import evaluation_data
     from mc.models.source import load_torch_model
-    from mc.passes import run_pass
-    from mc.passes.export import ExportConfig
+    from mc.passes.export import ExportConfig, export_torch
     from mc.progress import SilentProgress
 
     model = load_torch_model("mobile-tiny")
     path = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
-    run_pass(ExportConfig(), model, path, evaluation_data(model.sample_shape), SilentProgress())
+    export_torch(ExportConfig(), model, path, evaluation_data(model.sample_shape), SilentProgress())
     return path
 
 
@@ -183,7 +184,7 @@ def test_ort_tensorrt_int8_binding_carries_a_calibration_table(tiny_onnx, tmp_pa
 
     samples = make_calibration_set(64, seed=0)[0]
     out = tmp_path / "int8.onnx"
-    binding = ort.prepare(tiny_onnx, out, "ort-tensorrt", "int8", 1, 256, samples, "input")
+    binding = prepare(tiny_onnx, out, "ort-tensorrt", "int8", 1, 256, samples, "input")
     assert binding["calibration"]["samples"] == 64 and binding["calibration"]["tensors"] > 10
     stored = ort.read_binding(out)
     assert stored[ort.KEY_BACKEND] == "ort-tensorrt" and stored[ort.KEY_PRECISION] == "int8"
@@ -202,7 +203,7 @@ def test_ort_tensorrt_int8_binding_carries_a_calibration_table(tiny_onnx, tmp_pa
 @pytest.mark.skipif("CUDAExecutionProvider" in availability.ort_providers(), reason="this host has ONNX Runtime's CUDA provider")
 def test_a_gpu_bound_onnx_file_on_a_cpu_host_says_so(mc, tiny_onnx, tmp_path):
     out = tmp_path / "cuda.onnx"
-    ort.prepare(tiny_onnx, out, "ort-cuda", "fp16", 1, 256, None, "input")
+    prepare(tiny_onnx, out, "ort-cuda", "fp16", 1, 256, None, "input")
     result = mc("eval", out)
     assert_one_line_error(result, 2, "is compiled for ort-cuda")
 
@@ -250,12 +251,14 @@ def test_cpu_package_is_published_with_its_lineage(cpu_package):
 
 
 def test_cpu_package_matches_eager_torch_at_other_batch_sizes(cpu_package):
-    from mc.evaluation import open_predictor
+    from mc.runtimes import open_model
 
     out, _ = cpu_package
-    compiled, shape, description = open_predictor(str(out))
-    eager, eager_shape, _ = open_predictor("mobile-tiny")
+    opened, reference = open_model(out), open_model("mobile-tiny")
+    compiled, shape, description = opened.predictor, opened.sample_shape, opened.description
+    eager, eager_shape = reference.predictor, reference.sample_shape
     assert shape == eager_shape == (1, 40) and "torch-compile fp32, cpu" in description
+    assert opened.runtime == "torch-compile" and opened.device == "cpu" and opened.size_bytes == out.stat().st_size
     x = np.random.default_rng(1).standard_normal((7, *shape)).astype(np.float32)
     for got, expected in zip(compiled.predict(x), eager.predict(x)):
         assert got.shape == expected.shape
@@ -265,12 +268,13 @@ def test_cpu_package_matches_eager_torch_at_other_batch_sizes(cpu_package):
 
 def test_parity_gate_refuses_a_compiled_model_off_tolerance(cpu_package):
     from mc.data.evaluation import evaluation_data
-    from mc.evaluation import open_predictor
     from mc.passes.compile import _parity
+    from mc.runtimes import open_model
 
     out, _ = cpu_package
-    compiled, shape, _ = open_predictor(str(out))
-    eager, _, _ = open_predictor("mobile-tiny")
+    opened = open_model(out)
+    compiled, shape = opened.predictor, opened.sample_shape
+    eager = open_model("mobile-tiny").predictor
     data = evaluation_data(shape)
     strict = CompileConfig(backend="torch-compile", device="cpu", tolerance=1e-12)
     with pytest.raises(CheckFailed, match="parity check failed"):

@@ -96,7 +96,7 @@ COMPILE_TARGETS = (("tensorrt", "cuda"), ("torch-compile", "cuda"), ("torch-comp
 def gpu_compile_report() -> dict[str, Any]:
     """The GPU side: devices the driver sees, the torch / torch-tensorrt pairing, and each compile
     backend available or, with the one line `mc compile` would print, missing."""
-    from mc.compilation.availability import cuda_status, missing, torch_tensorrt_status
+    from mc.runtimes.availability import cuda_status, missing, torch_tensorrt_status
 
     status = cuda_status()
     backends = []

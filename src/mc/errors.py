@@ -32,3 +32,15 @@ class BackendUnavailable(InputError):
     """
 
     exit_code = 2
+
+
+def root_cause(error: BaseException) -> str:
+    """The innermost exception's first line: exporters and compilers wrap the real reason in generic
+    advice, and a one-line error should name the reason."""
+    import re
+
+    while (error.__cause__ or error.__context__) is not None:
+        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()
+    first = text.splitlines()[0] if text else ""
+    return f"{type(error).__name__}: {first[:240]}"

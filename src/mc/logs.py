@@ -19,3 +19,12 @@ def loggers_at(level: int, names: Iterable[str]) -> Iterator[None]:
     finally:
         for logger, previous in zip(loggers, levels):
             logger.setLevel(previous)
+
+
+@contextlib.contextmanager
+def quiet_torch_loggers() -> Iterator[None]:
+    """torch.export, the ONNX exporter and the compilers log notes ('torchvision is not installed',
+    shape guards) straight to their own stderr handlers; a failure, if any, is reported as one line instead."""
+    names = [name for name in list(logging.root.manager.loggerDict) if name.startswith("torch")] + ["torch"]
+    with loggers_at(logging.CRITICAL, names):
+        yield

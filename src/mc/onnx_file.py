@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mc.errors import InputError
 from mc.hashing import sha256_file
-from mc.models.source import OnnxModel
+
+
+@dataclass
+class OnnxModel:
+    """An ONNX file, checked: its per-sample input shape (-1 for a symbolic axis) and its I/O names.
+    Here and not beside the torch models so that opening an ONNX file never imports torch."""
+
+    path: Path
+    sample_shape: tuple[int, ...]
+    sha256: str
+    input_names: list[str] = field(default_factory=list)
+    output_names: list[str] = field(default_factory=list)
 
 
 def load_onnx_model(path: Path) -> OnnxModel:

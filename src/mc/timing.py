@@ -6,26 +6,30 @@ from __future__ import annotations
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from mc.runtimes._predictor import Predictor
+from mc.runtimes import Predictor
 
 
 def interleaved_ms(
-    predictors: dict[str, Predictor], sample: np.ndarray, rounds: int = 9, calls: int = 40, warmup: int = 20,
-    block_ms: float | None = None,
+    predictors: dict[str, Predictor], sample: Any, rounds: int = 9, calls: int = 40, warmup: int = 20,
+    block_ms: float | None = None, inputs: dict[str, Any] | None = None,
 ) -> dict[str, float]:
     """Median over rounds of each predictor's mean latency on `sample`, in milliseconds.
 
+    `inputs` gives predictors that take different inputs (text models, each fed by its own
+    tokenizer) their own, by name; `sample` then feeds only those missing from it.
     With `block_ms`, a slow predictor makes fewer calls per round (at least one) so that one slow
     variant cannot stretch the whole measurement; the fast ones still make `calls`.
     """
+    feeds = {name: (inputs or {}).get(name, sample) for name in predictors}
     per_round = {name: calls for name in predictors}
     for name, predictor in predictors.items():
         start = time.perf_counter()
         for _ in range(warmup):
-            predictor.predict(sample)
+            predictor.predict(feeds[name])
         warm_ms = (time.perf_counter() - start) / max(warmup, 1) * 1e3
         if block_ms is not None and warm_ms > 0:
             per_round[name] = max(1, min(calls, int(block_ms / warm_ms)))
@@ -35,15 +39,15 @@ def interleaved_ms(
             count = per_round[name]
             start = time.perf_counter()
             for _ in range(count):
-                predictor.predict(sample)
+                predictor.predict(feeds[name])
             rounds_ms[name].append((time.perf_counter() - start) / count * 1e3)
     return {name: statistics.median(values) for name, values in rounds_ms.items()}
 
 
 def onnx_latency_ms(paths: dict[str, Path], sample: np.ndarray, threads: int, **kwargs) -> dict[str, float]:
     """`interleaved_ms` over ONNX files, each in ONNX Runtime with `threads` intra-op threads."""
-    from mc.runtimes.onnxruntime import OnnxRuntimePredictor
+    from mc.runtimes import open_onnx
 
-    spinning = threads <= 1 or len(paths) <= 1  # several multi-threaded sessions must not spin against each other
-    predictors = {name: OnnxRuntimePredictor(path, threads=threads, spinning=spinning) for name, path in paths.items()}
+    shared = threads > 1 and len(paths) > 1  # several multi-threaded sessions must not spin against each other
+    predictors = {name: open_onnx(path, threads=threads, shared_cores=shared) for name, path in paths.items()}
     return interleaved_ms(predictors, sample, **kwargs)

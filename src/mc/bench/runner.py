@@ -1,4 +1,10 @@
-"""The parent side of a bench: one fresh worker process per variant, and the mc.bench/1 result.
+"""The parent side of a bench: one fresh worker process per variant, and the mc.bench/2 result.
+
+Classifiers and text models bench in one run: each worker opens its artifact and runs the workload
+the model is for, and reports which. Each workload has its own reference: `reference` when it is of
+that workload; else, for text, the first text variant (fidelity is always against something), and
+for classifiers none (no agreement figures). Text fidelity is computed here, from the embeddings
+each worker leaves, so the reference can be any variant of the run.
 
 Each worker gets the target's thread limit in its environment before it starts; its peak RSS is
 read from the kernel when it is reaped (wait4's ru_maxrss covers the whole process, not a sample).
@@ -22,17 +28,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mc.bench.config import BENCH_SCHEMA, BenchConfig, WorkerRequest
+from mc.bench.config import BENCH_SCHEMA, BenchConfig, TextRequest, WorkerRequest
 from mc.bench.scenarios import ScenarioConfig
 from mc.bench.worker import thread_environment
 from mc.errors import CheckFailed, InputError
 from mc.pipeline.settings import ProcessorSettings
 from mc.progress import Progress
+from mc.runtimes.opener import workload_of
 from mc.targets import TargetProfile, load_target
 from mc.versions import host_description, library_versions
 
 LOG_TAIL_LINES = 20
 WORKER_GRACE_S = 300.0  # loading, warm-up, calibration and the accuracy pass, beyond the scenario itself
+TEXT_WORKER_S = 900.0  # a text model: three lengths of closed-loop queries and the fidelity texts
 
 
 @dataclass
@@ -63,7 +71,7 @@ def thread_note(target: TargetProfile) -> str:
 def preflight(artifacts: list[str]) -> None:
     """Fail before any process starts when an artifact path does not exist (a typo, not a crash)."""
     if not artifacts:
-        raise InputError("no artifact given: pass one or more models (zoo name, .pt, .onnx, file.py:factory)")
+        raise InputError("no artifact given: pass one or more models (zoo name, .pt, .onnx, file.py:factory, text model directory)")
     for spec in artifacts:
         if spec.endswith((".onnx", ".pt", ".pth", ".pt2", ".ep")) and not Path(spec).exists():
             kind = {".onnx": "ONNX file", ".pt2": "compiled package", ".ep": "compiled program"}.get(Path(spec).suffix, "checkpoint")
@@ -139,11 +147,10 @@ def _timeout(scenario: ScenarioConfig) -> float:
     return WORKER_GRACE_S + scenario.duration_s * factor
 
 
-def _budgets(target: TargetProfile, entry: dict[str, Any], label: str) -> dict[str, Any]:
+def _budgets(target: TargetProfile, entry: dict[str, Any], label: str, p99: float | None) -> dict[str, Any]:
     budgets = target.budgets
     size = entry.get("size_bytes")
     rss = entry.get("peak_rss_mb")
-    p99 = (entry.get("measured") or {}).get("scenario", {}).get("latency_ms", {}).get("p99")
     size_mb = size / 1e6 if size is not None else None
     return {
         "model_size_mb": {"value": size_mb, "budget": budgets.model_size_mb,
@@ -155,7 +162,7 @@ def _budgets(target: TargetProfile, entry: dict[str, Any], label: str) -> dict[s
     }
 
 
-def _variant_entry(spec: str, outcome: WorkerOutcome, target: TargetProfile, threads: int) -> dict[str, Any]:
+def _variant_entry(spec: str, outcome: WorkerOutcome, target: TargetProfile, threads: int, fallback_workload: str) -> dict[str, Any]:
     result = outcome.result
     label = measured_label(target)
     entry: dict[str, Any] = {
@@ -170,33 +177,82 @@ def _variant_entry(spec: str, outcome: WorkerOutcome, target: TargetProfile, thr
                    "wait4_maxrss_mb": outcome.peak_rss_mb},
         "peak_rss_mb": result.get("vmhwm_mb") if result.get("vmhwm_mb") is not None else outcome.peak_rss_mb,
     }
+    entry["workload"] = result.get("workload") or fallback_workload  # a worker that failed early never said
+    if result.get("notes"):
+        entry["notes"] = result["notes"]
     if entry["status"] != "ok":
         entry["log_tail"] = outcome.log_tail  # the worker's last words (a traceback, a library's complaint)
         return entry
+    if result["workload"] == "text":
+        return _text_entry(entry, result, target, threads, label)
     estimate = result.get("estimate")
+    _loaded(entry, result, label, threads)
+    entry["measured"].update({
+        "scenario": result["scenario"],
+        "pipeline_overhead": result["pipeline_overhead"],
+        "first_call_s": result.get("first_call_s"),
+        "device": result.get("device", "cpu"),
+        "gpu_memory": result.get("gpu"),
+        "worker_vmhwm_mb": result["vmhwm_mb"],
+    })
     entry.update({
-        "description": result["description"],
-        "runtime": result["runtime"],
-        "size_bytes": result["size_bytes"],
-        "data": result["data"],
-        "measured": {
-            "label": label,
-            "threads": threads,
-            "scenario": result["scenario"],
-            "model_latency_ms": result["model_latency_ms"],
-            "pipeline_overhead": result["pipeline_overhead"],
-            "load_s": result["load_s"],
-            "first_call_s": result.get("first_call_s"),
-            "device": result.get("device", "cpu"),
-            "gpu_memory": result.get("gpu"),
-            "worker_vmhwm_mb": result["vmhwm_mb"],
-        },
         "estimated": None if estimate is None else {"label": estimated_label(target), **estimate},
         "accuracy": result["accuracy"],
         "pipeline_quality": result["scenario"]["quality_scores"],
     })
-    entry["budgets"] = _budgets(target, entry, label)
+    entry["budgets"] = _budgets(target, entry, label, result["scenario"]["latency_ms"].get("p99"))
     return entry
+
+
+def _loaded(entry: dict[str, Any], result: dict[str, Any], label: str, threads: int) -> None:
+    """What every workload's entry says of a variant that loaded and ran."""
+    entry.update({
+        "description": result["description"], "runtime": result["runtime"], "size_bytes": result["size_bytes"],
+        "data": result["data"],
+        "measured": {"label": label, "threads": threads, "model_latency_ms": result["model_latency_ms"], "load_s": result["load_s"]},
+    })
+
+
+def _text_entry(entry: dict[str, Any], result: dict[str, Any], target: TargetProfile, threads: int, label: str) -> dict[str, Any]:
+    entry["worker"].update(torch_imported=result["torch_imported"], peak_rss_mb_after=result["peak_rss_mb_after"])
+    _loaded(entry, result, label, threads)
+    entry["measured"]["latency_by_length_ms"] = result["latency_by_length_ms"]
+    entry.update({
+        "fidelity": None,  # filled in once every text variant has left its embeddings
+        "accuracy": None,
+        "estimated": None,
+    })
+    entry["budgets"] = _budgets(target, entry, label, result["model_latency_ms"].get("p99"))
+    return entry
+
+
+def _text_fidelity(variants: list[dict[str, Any]], embeddings: dict[int, Path], reference: tuple[str, Path] | None) -> None:
+    """Each text variant's embeddings against the text reference's: `reference` when the run's
+    reference is a text model, else the first text variant (when it ran)."""
+    import numpy as np
+
+    from mc.runtimes.text import cosine_fidelity
+
+    text = [index for index, entry in enumerate(variants) if entry.get("workload") == "text"]
+    if not text:
+        return
+    if reference is None:
+        first = text[0]
+        if first not in embeddings:
+            return  # the would-be reference failed: its failure is reported; no fidelity without it
+        reference = (variants[first]["artifact"], embeddings[first])
+    name, path = reference
+    expected = np.load(path)
+    for index in text:
+        if index in embeddings:
+            variants[index]["fidelity"] = {**cosine_fidelity(expected, np.load(embeddings[index])), "reference": name}
+
+
+def _text_measurement(config: BenchConfig) -> dict[str, Any]:
+    return {"lengths": list(config.lengths), "queries": config.text_queries, "warmup": config.warmup,
+            "fidelity_texts": config.fidelity_texts, "memory_texts": config.memory_texts, "max_length": config.max_length,
+            "corpus": str(config.corpus) if config.corpus else "Python stdlib reference documentation (pydoc_data.topics)",
+            "method": "closed loop, batch 1, real paragraphs truncated to each length"}
 
 
 def run_bench(
@@ -207,13 +263,17 @@ def run_bench(
     reference: str | None = None,
     input_shape: tuple[int, ...] | None = None,
 ) -> dict[str, Any]:
-    """Bench every artifact under the target, each in its own process; the mc.bench/1 result.
+    """Bench every artifact under the target, each in its own process; the mc.bench/2 result.
 
-    Raises InputError when the target or an artifact path is wrong, when the reference does not
-    load, or when no variant loads at all; a variant that fails next to others is recorded instead.
+    Raises InputError when the target, an artifact path or the corpus is wrong, when the reference
+    does not load, or when no variant loads at all; a variant that fails next to others is recorded instead.
     """
     target = load_target(target_spec)
     preflight(artifacts)
+    if config.corpus is not None:
+        from mc.data.text import load_corpus
+
+        load_corpus(config.corpus)  # a bad corpus file is the user's typo: say so before any process starts
     threads = target.host_threads()
     settings = ProcessorSettings.for_target(target, target_rate_hz=config.rate, adaptive_quality=config.adaptive_quality)
     scenario = ScenarioConfig(
@@ -221,21 +281,22 @@ def run_bench(
         seed=config.seed, batch_size=config.batch_size, min_queries=config.queries, warmup_queries=config.warmup,
     )
     base = {
-        "target": target_spec, "threads": threads, "scenario": scenario, "settings": settings,
-        "input_shape": list(input_shape) if input_shape else None,
+        "target": target, "threads": threads, "scenario": scenario, "settings": settings, "workload": config.workload,
+        "text": TextRequest.of(config), "input_shape": list(input_shape) if input_shape else None,
     }
-    timeout = _timeout(scenario)
+    timeout = max(_timeout(scenario), TEXT_WORKER_S)
     variants: list[dict[str, Any]] = []
     reference_entry: dict[str, Any] | None = None
     with tempfile.TemporaryDirectory(prefix="mc-bench-") as tmp:
         workdir = Path(tmp)
         with progress.task("benching", total=len(artifacts) + (1 if reference else 0)) as task:
             reference_logits: str | None = None
+            text_reference: tuple[str, Path] | None = None
             if reference is not None:
                 task.advance(0, f"reference {reference}")
-                logits_path = workdir / "reference.npy"
+                output = workdir / "reference.npy"
                 outcome = run_worker(
-                    WorkerRequest(mode="reference", artifact=reference, output_logits=str(logits_path), **base),
+                    WorkerRequest(mode="reference", artifact=reference, output_array=str(output), **base),
                     workdir, "reference", timeout,
                 )
                 if outcome.result.get("status") != "ok":
@@ -243,17 +304,28 @@ def run_bench(
                     if outcome.result.get("kind") == "input":
                         raise InputError(f"--reference {reference}: {error}")
                     raise CheckFailed(f"the reference {reference} failed: {error}")
-                reference_logits = str(logits_path)
-                reference_entry = {"model": reference, "description": outcome.result["description"]}
+                workload = outcome.result["workload"]
+                if workload == "text":
+                    text_reference = (reference, output)
+                else:
+                    reference_logits = str(output)
+                reference_entry = {"model": reference, "description": outcome.result["description"], "workload": workload}
                 task.advance(1, "")
+            embeddings: dict[int, Path] = {}
             for index, spec in enumerate(artifacts):
                 task.advance(0, spec)
+                output = workdir / f"variant-{index}.npy"
                 outcome = run_worker(
-                    WorkerRequest(mode="variant", artifact=spec, reference_logits=reference_logits, **base),
+                    WorkerRequest(mode="variant", artifact=spec, reference_logits=reference_logits, output_array=str(output), **base),
                     workdir, f"variant-{index}", timeout,
                 )
-                variants.append(_variant_entry(spec, outcome, target, threads))
+                fallback = config.workload if config.workload != "auto" else workload_of(spec)
+                entry = _variant_entry(spec, outcome, target, threads, fallback)
+                if entry["status"] == "ok" and entry["workload"] == "text":
+                    embeddings[index] = output
+                variants.append(entry)
                 task.advance(1, "")
+            _text_fidelity(variants, embeddings, text_reference)
     failed = [entry for entry in variants if entry["status"] != "ok"]
     if failed and len(failed) == len(variants) and all(entry["failure_kind"] == "input" for entry in failed):
         raise InputError(failed[0]["error"] if len(failed) == 1 else f"no variant loads: {failed[0]['artifact']}: {failed[0]['error']}")
@@ -273,6 +345,7 @@ def run_bench(
             "thread_environment": thread_environment(threads),
             "host": host_description(),
             "versions": library_versions(),
+            **({"text": _text_measurement(config)} if any(entry.get("workload") == "text" for entry in variants) else {}),
         },
         "scenario": scenario.model_dump(),
         "settings": settings.model_dump(),

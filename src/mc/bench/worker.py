@@ -1,5 +1,10 @@
 """One variant's bench in a fresh process: `python -m mc.bench.worker REQUEST.json RESULT.json`.
 
+The worker opens the artifact with mc.runtimes.open_model (runtime, providers and threads from the
+target) and runs the workload the model is for: the real-time meta pipeline for a classifier
+(mc.bench.pipeline_workload), closed-loop latency and embedding fidelity for a text model
+(mc.bench.text_workload). The request's `workload` is "auto" (the model's own) or one it insists on.
+
 A fresh process per variant so that no variant inherits another's allocator state, thread pools or
 caches, and so that its peak RSS is its own. The thread limits are in the environment before NumPy,
 torch or ONNX Runtime load (the parent sets them; this module sets them again from the request when
@@ -42,6 +47,33 @@ def _one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text.splitlines()[0][:300]}" if text else type(error).__name__
 
 
+def _run(raw: dict) -> dict:
+    import time
+
+    from mc.bench.config import WorkerRequest
+    from mc.errors import InputError
+    from mc.runtimes import open_model
+
+    request = WorkerRequest.model_validate(raw)
+    target = request.target
+    began = time.perf_counter()
+    model = open_model(request.artifact, target, threads=request.threads,
+                       input_shape=tuple(request.input_shape) if request.input_shape else None)
+    if request.workload != "auto" and model.workload != request.workload:
+        raise InputError(f"{request.artifact} runs the {model.workload} workload, not the {request.workload} one asked for (--workload)")
+    if model.workload == "text":
+        from mc.bench import text_workload
+
+        result = (text_workload.compute_reference(request, model) if request.mode == "reference"
+                  else text_workload.bench_variant(request, model, began))
+    else:
+        from mc.bench import pipeline_workload
+
+        result = (pipeline_workload.compute_reference(request, model) if request.mode == "reference"
+                  else pipeline_workload.bench_variant(request, model, target, began))
+    return {"workload": model.workload, "notes": model.notes, **result}
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print("usage: python -m mc.bench.worker REQUEST.json RESULT.json", file=sys.stderr)
@@ -54,11 +86,7 @@ def main(argv: list[str]) -> int:
     from mc.errors import McError  # heavy libraries load from here on, under the limits above
 
     try:
-        from mc.bench.config import WorkerRequest
-        from mc.bench.measure import bench_variant, compute_reference
-
-        request = WorkerRequest.model_validate(raw)
-        result = compute_reference(request) if request.mode == "reference" else bench_variant(request)
+        result = _run(raw)
     except McError as error:
         _write(result_path, {"status": "failed", "kind": "input", "error": str(error)})
         return 2

@@ -34,9 +34,3 @@ def compile_package(
         built = torch._inductor.aoti_compile_and_package(program, package_path=str(Path(tmp) / PACKAGE_NAME))
         shutil.copyfile(built, output)
 
-
-def load_package(path: Path):
-    """The compiled program as a callable; it runs on the device it was compiled for."""
-    import torch
-
-    return torch._inductor.aoti_load_package(str(path))

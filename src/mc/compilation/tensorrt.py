@@ -86,11 +86,3 @@ def compile_program(
         "quantization": "modelopt INT8_DEFAULT_CFG" if precision == "int8" else None,
     }
 
-
-def load_program(path: Path):
-    """The saved TensorRT program as a callable. Importing torch_tensorrt registers its engine ops;
-    torch.export.load directly, since torch_tensorrt.load prints a traceback before its TorchScript retry."""
-    import torch
-    import torch_tensorrt  # noqa: F401
-
-    return torch.export.load(str(path)).module()

@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from mc.pipeline.state import CognitiveState
-from mc.runtimes._predictor import Predictor
+from mc.runtimes import Predictor
 
 MAX_SOFTMAX = "max-softmax"
 CONFIDENCE_HEAD = "confidence-head"

@@ -26,7 +26,7 @@ from mc.pipeline.perception import PerceptionStage
 from mc.pipeline.quality import AdaptiveQualityController
 from mc.pipeline.settings import ProcessorSettings
 from mc.pipeline.state import CognitiveState
-from mc.runtimes._predictor import Predictor
+from mc.runtimes import Predictor
 
 STAGES = ("perception", "awareness", "confidence", "introspection", "integration")
 MONITOR_INTERVAL_S = 1.0

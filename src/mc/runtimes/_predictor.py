@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -10,8 +10,9 @@ import numpy as np
 class Predictor(Protocol):
     name: str
 
-    def predict(self, batch: np.ndarray) -> list[np.ndarray]:
-        """Run one batch (float32, batch first); return every model output as a NumPy array."""
+    def predict(self, inputs: Any) -> list[np.ndarray]:
+        """Run one batch (a float32 array, batch first, for a classifier; a dict of int64 feeds for a
+        text model); return every model output as a NumPy array."""
         ...
 
 

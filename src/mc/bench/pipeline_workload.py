@@ -1,6 +1,7 @@
-"""Everything measured on one variant, inside its own worker process, in this order:
+"""The pipeline workload: a classifier benched inside the real-time meta pipeline, in its own worker
+process (mc.bench.worker opened it under the thread limit), in this order:
 
-1. load the artifact under the thread limit, and the held-out data for its input shape;
+1. the held-out data for its input shape;
 2. the first call at each batch size the scenario uses, timed apart (lazy compilation lands there),
    then warm up the model and the pipeline (untimed);
 3. the bare model at batch 1, back to back (the model's own latency);
@@ -21,14 +22,13 @@ from mc.bench.config import WorkerRequest
 from mc.bench.control import measure_pipeline_overhead
 from mc.bench.roofline import estimate_target_latency, summarize_costs
 from mc.bench.scenarios import run_scenario, warm_up
-from mc.bench.variant import Variant, load_variant
 from mc.data.evaluation import EvaluationData, evaluation_data
 from mc.errors import InputError
 from mc.metrics import classification_report
 from mc.percentiles import summarize
 from mc.pipeline.processor import MetaPipeline
 from mc.resident import current_resident_mb, peak_resident_mb
-from mc.runtimes._predictor import predict_all
+from mc.runtimes import OpenedModel, predict_all
 from mc.targets import TargetProfile, load_target
 
 
@@ -39,7 +39,7 @@ def _confidence(outputs: list[np.ndarray], logits: np.ndarray) -> np.ndarray:
     return (shifted / shifted.sum(axis=1, keepdims=True)).max(axis=1)
 
 
-def _model_latency(variant: Variant, samples: np.ndarray, queries: int) -> dict[str, Any]:
+def _model_latency(variant: OpenedModel, samples: np.ndarray, queries: int) -> dict[str, Any]:
     """End-to-end time per call (outputs back on the host, so GPU work is finished); on CUDA also the
     compiled call alone on the device (CUDA events), where the runtime records it."""
     times, device_times = [], []
@@ -57,7 +57,7 @@ def _model_latency(variant: Variant, samples: np.ndarray, queries: int) -> dict[
     return result
 
 
-def first_calls(variant: Variant, samples: np.ndarray, batch_sizes: list[int]) -> dict[str, float]:
+def first_calls(variant: OpenedModel, samples: np.ndarray, batch_sizes: list[int]) -> dict[str, float]:
     """The first call at each batch size the bench will use, timed apart and before any warm-up: lazy
     compilation (TensorRT engine builds in ONNX Runtime, kernel autotuning, CUDA context and module
     loading) lands here and never in a measured window."""
@@ -76,14 +76,13 @@ def _gpu_memory() -> dict[str, Any] | None:
     return gpu_memory_report()
 
 
-def compute_reference(request: WorkerRequest) -> dict[str, Any]:
+def compute_reference(request: WorkerRequest, variant: OpenedModel) -> dict[str, Any]:
     """The reference model's logits on the held-out set, saved for the variants' agreement."""
-    variant = load_variant(request.artifact, request.threads, tuple(request.input_shape) if request.input_shape else None)
     data = evaluation_data(variant.sample_shape)
-    if request.output_logits is None:
-        raise ValueError("a reference request needs output_logits")
+    if request.output_array is None:
+        raise ValueError("a reference request needs output_array")
     logits = np.asarray(predict_all(variant.predictor, data.x)[0], dtype=np.float32)
-    np.save(request.output_logits, logits)
+    np.save(request.output_array, logits)
     return {"description": variant.description, "data": data.description, "samples": int(len(logits))}
 
 
@@ -100,7 +99,7 @@ def _reference_logits(request: WorkerRequest, samples: int) -> np.ndarray | None
 
 
 def _accuracy(
-    variant: Variant, data: EvaluationData, reference_logits: np.ndarray | None
+    variant: OpenedModel, data: EvaluationData, reference_logits: np.ndarray | None
 ) -> dict[str, Any] | None:
     if data.y is None:
         return None
@@ -114,7 +113,7 @@ def _accuracy(
 
 def _estimate(
     request: WorkerRequest,
-    variant: Variant,
+    variant: OpenedModel,
     target: TargetProfile,
     scenario: dict[str, Any],
     model_ms: dict[str, Any],
@@ -146,10 +145,8 @@ def _estimate(
     return estimate
 
 
-def bench_variant(request: WorkerRequest) -> dict[str, Any]:
-    began = time.perf_counter()
-    target = load_target(request.target)
-    variant = load_variant(request.artifact, request.threads, tuple(request.input_shape) if request.input_shape else None)
+def bench_variant(request: WorkerRequest, variant: OpenedModel, target: TargetProfile, began: float) -> dict[str, Any]:
+    """`began`: when the worker started opening the model (load_s counts the opening and the data)."""
     data = evaluation_data(variant.sample_shape)
     reference_logits = _reference_logits(request, len(data.x))
     loaded_s = time.perf_counter() - began

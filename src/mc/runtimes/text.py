@@ -1,16 +1,17 @@
 """Text models in ONNX Runtime: tokenized real text in, mean-pooled embeddings out, and how
-faithful one model's embeddings are to another's (cosine similarity per text).
+faithful one model's embeddings are to another's (cosine similarity per text). `TextSession` is the
+text model's Predictor: `predict(feeds)` takes the feeds dict (`feeds(encoded)` builds it).
 
 A plain encoder export gives `last_hidden_state`, mean-pooled here over the attention mask (the
 sentence-transformers recipe). The memory-augmented wrapper gives its `embedding` directly and
 takes its memory as inputs: this session keeps that memory as a ring buffer in NumPy (the rule of
-mc.hf.memory.EpisodicMemory: next slot, oldest overwritten) so that a bench worker never imports
+mc.models.memory.EpisodicMemory: next slot, oldest overwritten) so that a bench worker never imports
 torch, whose import alone would add hundreds of MB to the memory it measures.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,19 +58,14 @@ def mean_pool(hidden: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
 class TextSession:
     """One ONNX text model in ONNX Runtime, fed by name from the tokenizer's outputs."""
 
-    def __init__(self, model_path: Path, threads: int | None = None):
-        import onnxruntime as ort
+    name = "onnxruntime"
 
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
-        except Exception as error:
-            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise InputError(f"ONNX Runtime cannot load {model_path} ({first[:200]}); re-export it with `mc export`") from None
+    def __init__(self, model_path: Path, threads: int | None = None, *, shared_cores: bool = False,
+                 providers: list | None = None):
+        from mc.runtimes.onnxruntime import RUNTIME_OF_PROVIDER, inference_session, provider_names
+
+        self.session = inference_session(Path(model_path), threads, shared_cores, providers)
+        self.name = RUNTIME_OF_PROVIDER.get(provider_names(providers or ["CPUExecutionProvider"])[0], "onnxruntime")
         self.path = Path(model_path)
         inputs = {value.name: value for value in self.session.get_inputs()}
         self.input_names = list(inputs)
@@ -94,6 +90,10 @@ class TextSession:
             raise InputError(f"{self.path} needs inputs the tokenizer does not give: {', '.join(missing)}")
         return feeds
 
+    def predict(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """One call on ready feeds (what the bench times: tokenizing is not the model's cost)."""
+        return self.session.run(None, feeds)
+
     def run(self, encoded: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return dict(zip(self.output_names, self.session.run(None, self.feeds(encoded))))
 
@@ -110,6 +110,15 @@ class TextSession:
         query = self.run(encoded)["memory_query"]
         self.memory.write(query, query)
         return len(query)
+
+
+def open_text_session(model_path: Path, *, threads: int | None, shared_cores: bool = False, target=None) -> TextSession:
+    """A text model's ONNX file in ONNX Runtime on the providers the target chooses (the opener's
+    rule), for callers that hold a model file without its tokenizer beside it yet (an export being
+    checked, a search's candidates)."""
+    from mc.runtimes.onnxruntime import choose_providers
+
+    return TextSession(Path(model_path), threads, shared_cores=shared_cores, providers=choose_providers(Path(model_path), target))
 
 
 @dataclass
@@ -137,3 +146,35 @@ def cosine_fidelity(reference: np.ndarray, candidate: np.ndarray) -> dict[str, f
     norms = np.linalg.norm(reference, axis=1) * np.linalg.norm(candidate, axis=1)
     cosine = dot / np.maximum(norms, 1e-12)
     return {"mean_cosine": float(cosine.mean()), "min_cosine": float(cosine.min()), "texts": int(len(cosine))}
+
+
+@dataclass
+class TextArtifact:
+    """An ONNX text model with its tokenizer beside it (what the export pass writes for a text model)."""
+
+    directory: Path
+    model_path: Path
+    sha256: str
+    input_names: list[str] = field(default_factory=list)
+    output_names: list[str] = field(default_factory=list)
+
+    def load_tokenizer(self):
+        from mc.runtimes.tokenizer import load_runtime_tokenizer
+
+        return load_runtime_tokenizer(self.directory)
+
+
+def open_text_artifact(spec: str | Path) -> TextArtifact:
+    """A text artifact from its directory or its model.onnx; its tokenizer must be beside it."""
+    from mc.onnx_file import load_onnx_model
+    from mc.tokenizer_files import MODEL_FILE, TOKENIZER_FILES, present
+
+    path = Path(spec)
+    model_path = path / MODEL_FILE if path.is_dir() else path
+    directory = model_path.parent
+    if not model_path.is_file():
+        raise InputError(f"{path} holds no {MODEL_FILE}; export a Hugging Face model first: mc export HF_DIR -o {path}")
+    if not present(directory, TOKENIZER_FILES):
+        raise InputError(f"{model_path} has no tokenizer beside it; export it with `mc export HF_DIR -o DIR`, which keeps it there")
+    onnx_model = load_onnx_model(model_path)
+    return TextArtifact(directory, model_path, onnx_model.sha256, onnx_model.input_names, onnx_model.output_names)
