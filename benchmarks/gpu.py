@@ -32,11 +32,11 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np  # noqa: E402
 
-from mc.compilation.availability import cuda_status, missing  # noqa: E402
+from mc.runtimes.availability import cuda_status, missing  # noqa: E402
 from mc.data.evaluation import evaluation_data  # noqa: E402
 from mc.errors import McError  # noqa: E402
 from mc.models.source import find_zoo_checkpoint, load_torch_model  # noqa: E402
-from mc.passes import run_pass  # noqa: E402
+from mc.passes import PassContext, apply_pass  # noqa: E402
 from mc.passes.compile import CompileConfig  # noqa: E402
 from mc.passes.export import ExportConfig  # noqa: E402
 from mc.progress import SilentProgress  # noqa: E402
@@ -76,12 +76,13 @@ class Row:
         self.ms: dict[int, float] = {}
 
 
-def _compile(config: CompileConfig, source, output: Path, data, calibration=None) -> tuple[Path | None, str]:
+def _compile(config: CompileConfig, source: str, output: Path) -> tuple[Path | None, str]:
+    """`source` is what a user would type as MODEL (a zoo name or an .onnx path)."""
     problem = missing(config.backend, config.precision, config.device)
     if problem:
         return None, problem
     try:
-        run_pass(config, source, output, data, calibration, SilentProgress())
+        apply_pass(config, source, output, PassContext.for_target("gpu"))
     except McError as error:
         return None, str(error)
     return output, ""
@@ -108,22 +109,19 @@ def build_rows(name: str, workdir: Path) -> tuple[list[Row], dict[str, Path]]:
     jit = torch.compile(load_torch_model(name).module.to(device).eval())
     rows.append(Row(f"torch.compile JIT fp32 ({device})", CompiledTorchPredictor(jit, device, "torch.compile")))
 
-    aoti, why = _compile(CompileConfig(backend="torch-compile", device=device), model, workdir / f"{name}.{device}.pt2", data)
+    aoti, why = _compile(CompileConfig(backend="torch-compile", device=device), name, workdir / f"{name}.{device}.pt2")
     rows.append(_loaded(f"torch.compile AOTInductor fp32 ({device})", aoti, why, files, "aoti"))
 
     onnx = workdir / f"{name}.onnx"
-    run_pass(ExportConfig(), load_torch_model(name), onnx, data, SilentProgress())
+    export_torch(ExportConfig(), load_torch_model(name), onnx, data, SilentProgress())
     files["onnx-cpu"] = onnx
     rows.append(Row(f"ORT CPU EP fp32 ({os.cpu_count()} threads)", OnnxRuntimePredictor(onnx, threads=os.cpu_count())))
-    from mc.onnx_file import load_onnx_model
-
-    source = load_onnx_model(onnx)
     for backend, precision in (("ort-cuda", "fp32"), ("ort-cuda", "fp16"), ("ort-tensorrt", "fp16")):
-        path, why = _compile(CompileConfig(backend=backend, precision=precision), source, workdir / f"{name}.{backend}.{precision}.onnx", data)
+        path, why = _compile(CompileConfig(backend=backend, precision=precision), str(onnx), workdir / f"{name}.{backend}.{precision}.onnx")
         provider = {"ort-cuda": "CUDA", "ort-tensorrt": "TensorRT"}[backend]
         rows.append(_loaded(f"ORT {provider} EP {precision}", path, why, files, f"{backend}-{precision}"))
     for precision in ("fp32", "fp16"):
-        path, why = _compile(CompileConfig(backend="tensorrt", precision=precision), load_torch_model(name), workdir / f"{name}.trt.{precision}.ep", data)
+        path, why = _compile(CompileConfig(backend="tensorrt", precision=precision), name, workdir / f"{name}.trt.{precision}.ep")
         rows.append(_loaded(f"TensorRT {precision} (Torch-TensorRT)", path, why, files, f"tensorrt-{precision}"))
     return rows, files
 
@@ -131,11 +129,10 @@ def build_rows(name: str, workdir: Path) -> tuple[list[Row], dict[str, Path]]:
 def _loaded(label: str, path: Path | None, why: str, files: dict[str, Path], key: str) -> Row:
     if path is None:
         return Row(label, note=why)
-    from mc.evaluation import open_predictor
+    from mc.runtimes import open_model
 
     files[key] = path
-    predictor, _, _ = open_predictor(str(path))
-    return Row(label, predictor)
+    return Row(label, open_model(path).predictor)
 
 
 def measure(rows: list[Row], sample_shape: tuple[int, ...]) -> None:

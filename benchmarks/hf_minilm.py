@@ -33,11 +33,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 
-from mc.hf.embeddings import TextSession, TextSet, cosine_fidelity, embed_all, encode  # noqa: E402
-from mc.hf.memory_transformer import backbone_directory  # noqa: E402
-from mc.hf.quantize import _Timed, describe  # noqa: E402
-from mc.hf.source import copy_tokenizer, load_runtime_tokenizer  # noqa: E402
-from mc.hf.text import default_corpus  # noqa: E402
+from mc.data.text import default_corpus  # noqa: E402
+from mc.models.memory_transformer import backbone_directory  # noqa: E402
+from mc.quantization.text_search import FixedFeeds, describe  # noqa: E402
+from mc.runtimes import open_text_session  # noqa: E402
+from mc.runtimes.text import TextSet, cosine_fidelity, embed_all, encode  # noqa: E402
+from mc.runtimes.tokenizer import load_runtime_tokenizer  # noqa: E402
+from mc.tokenizer_files import copy_tokenizer  # noqa: E402
 from mc.timing import interleaved_ms  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -73,21 +75,22 @@ def main() -> None:
     bench_json = workdir / "bench.json"
     run([str(BIN / "mc"), "bench", str(fp32), str(optimum_model), str(mc_auto), "--target", "x86-cpu", "--queries", "100",
          "--json", str(bench_json)])
-    bench = {Path(v["model"]).parent.name: v for v in json.loads(bench_json.read_text())["variants"]}
+    bench = {(Path(v["artifact"]).parent.name if v["artifact"].endswith(".onnx") else Path(v["artifact"]).name): v
+             for v in json.loads(bench_json.read_text())["variants"]}
 
     models = {"fp32": fp32 / "model.onnx", "optimum --avx512": optimum_model, "mc auto": mc_auto / "model.onnx"}
     corpus = default_corpus()
     _, texts = corpus.split(0, args.texts)
     tokenizer = load_runtime_tokenizer(fp32)
     batch = TextSet.of(tokenizer, texts, 128)
-    embeddings = {name: embed_all(TextSession(path, 1), batch) for name, path in models.items()}
+    embeddings = {name: embed_all(open_text_session(path, threads=1), batch) for name, path in models.items()}
     fidelity = {name: cosine_fidelity(embeddings["fp32"], value) for name, value in embeddings.items()}
 
     latency = {}
     timing_texts = corpus.long_paragraphs(1200, 1)
     for length in LENGTHS:
         encoded = encode(tokenizer, timing_texts, length, pad_to_max=True)
-        predictors = {name: _Timed(TextSession(path, 1), encoded) for name, path in models.items()}
+        predictors = {name: FixedFeeds(open_text_session(path, threads=1), encoded) for name, path in models.items()}
         latency[length] = interleaved_ms(predictors, np.empty(0), rounds=args.rounds, calls=10, warmup=10)
 
     fp32_size = models["fp32"].stat().st_size

@@ -21,8 +21,7 @@ import torch  # noqa: E402
 from mc.data.evaluation import evaluation_data  # noqa: E402
 from mc.models.source import find_zoo_checkpoint, load_torch_model, untrained_zoo_model  # noqa: E402
 from mc.models.stats import count_macs, count_parameters  # noqa: E402
-from mc.passes import run_pass  # noqa: E402
-from mc.passes.export import ExportConfig  # noqa: E402
+from mc.passes.export import ExportConfig, export_torch  # noqa: E402
 from mc.progress import SilentProgress  # noqa: E402
 from mc.timing import interleaved_ms  # noqa: E402
 from mc.runtimes.onnxruntime import OnnxRuntimePredictor  # noqa: E402
@@ -48,11 +47,12 @@ def main() -> None:
             torch.manual_seed(0)
             model = load_torch_model(name) if trained else untrained_zoo_model(name)
             data = evaluation_data(model.sample_shape)
-            outcome = run_pass(ExportConfig(), model, Path(workdir) / f"{name}.onnx", data, SilentProgress())
-            metrics = outcome.record.metrics
+            onnx_path = Path(workdir) / f"{name}.onnx"
+            record = export_torch(ExportConfig(), model, onnx_path, data, SilentProgress())
+            metrics = record.metrics
             accuracy = metrics.get("accuracy", {})
             times = interleaved_ms(
-                {"torch": TorchPredictor(model.module), "ort": OnnxRuntimePredictor(outcome.path, threads=1)},
+                {"torch": TorchPredictor(model.module), "ort": OnnxRuntimePredictor(onnx_path, threads=1)},
                 x1, rounds=args.rounds, calls=args.calls,
             )
             acc_t = f"{accuracy['torch']['accuracy']:.1%}" if trained else "untrained"
@@ -61,7 +61,7 @@ def main() -> None:
             print(
                 f"{name:<13}{count_parameters(model.module):>10,}{count_macs(model.module, model.sample_shape):>12,}"
                 f"{found[1].split()[0] if found else '-':>9}{acc_t:>11}{acc_o:>10}{auroc:>8}"
-                f"{max(outcome.parity['max_abs_diff'].values()):>11.1e}{times['ort'] / times['torch']:>10.2f}x"
+                f"{max(metrics['parity']['max_abs_diff'].values()):>11.1e}{times['ort'] / times['torch']:>10.2f}x"
             )
     print("\nORT/torch: ONNX Runtime fp32 latency as a fraction of torch eager, batch 1, 1 thread (lower is faster).")
 

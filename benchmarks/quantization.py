@@ -28,11 +28,10 @@ from mc.data.calibration import make_calibration_set  # noqa: E402
 from mc.data.evaluation import evaluation_data  # noqa: E402
 from mc.metrics import classification_report  # noqa: E402
 from mc.models.source import find_zoo_checkpoint, load_torch_model  # noqa: E402
-from mc.passes import run_pass  # noqa: E402
-from mc.passes.export import ExportConfig  # noqa: E402
+from mc.passes.export import ExportConfig, export_torch  # noqa: E402
 from mc.progress import SilentProgress  # noqa: E402
 from mc.timing import interleaved_ms  # noqa: E402
-from mc.runtimes._predictor import predict_all  # noqa: E402
+from mc.runtimes import predict_all  # noqa: E402
 from mc.runtimes.onnxruntime import OnnxRuntimePredictor  # noqa: E402
 from mc.runtimes.torch_eager import TorchPredictor  # noqa: E402
 
@@ -74,7 +73,7 @@ def bench_model(name: str, rounds: int, calls: int, workdir: Path) -> tuple[list
     model = load_torch_model(name)
     data = evaluation_data(model.sample_shape)
     fp32 = workdir / f"{name}.fp32.onnx"
-    run_pass(ExportConfig(), model, fp32, data, SilentProgress())
+    export_torch(ExportConfig(), model, fp32, data, SilentProgress())
     defaults, notes = ort_defaults(fp32, workdir)
     variants = {"ORT fp32": fp32, **defaults}
     auto = workdir / f"{name}.auto.onnx"

@@ -8,17 +8,7 @@ import typer
 
 from mc_cli._console import out, write_json_result
 from mc_cli._errors import handles_errors
-
-
-def format_metrics(report: dict) -> str:
-    auroc = report.get("confidence_auroc")
-    text = (
-        f"accuracy {report['accuracy']:.2%}  confidence AUROC {'n/a' if auroc is None else f'{auroc:.3f}'}  "
-        f"ECE {report['expected_calibration_error']:.3f}"
-    )
-    if report.get("top1_agreement") is not None:
-        text += f"  top-1 agreement {report['top1_agreement']:.2%}"
-    return text
+from mc_cli._render import format_metrics
 
 
 @handles_errors

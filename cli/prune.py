@@ -7,9 +7,9 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from mc_cli._console import RichProgress, out, write_json_result
+from mc_cli._console import out
 from mc_cli._errors import build_config, handles_errors
-from mc_cli.evaluate import format_metrics
+from mc_cli._render import format_metrics, pass_context, say, wrote
 
 
 @handles_errors
@@ -27,9 +27,7 @@ def prune(
     json_path: Path | None = typer.Option(None, "--json", help="Write the result as JSON here."),
 ) -> None:
     """Prune MODEL; fine-tune to recover accuracy; save a checkpoint that `mc export` takes as is."""
-    from mc.errors import InputError
-    from mc.models.source import load_torch_model
-    from mc.passes import run_pass
+    from mc.passes import apply_pass
     from mc.passes.prune import PruneConfig
 
     config = build_config(
@@ -37,15 +35,11 @@ def prune(
         amount=amount, target_speedup=target_speedup, steps=steps, finetune_epochs=finetune_epochs,
         importance=importance, global_pruning=global_pruning, round_to=round_to,
     )
-    destination = output or Path("out") / f"{Path(model).stem if model.endswith('.pt') else model}.pruned.pt"
-    if destination.suffix not in (".pt", ".pth"):
-        raise InputError(f"-o {destination}: a checkpoint path must end in .pt")
-    source = load_torch_model(model)
-    out().print(f"pruning {source.description}: {config.method}, "
-                + (f"amount {config.amount}" if config.amount else f"target speed-up {config.target_speedup}x")
-                + f", {config.steps} step(s), {config.finetune_epochs} fine-tuning epoch(s) per step")
-    outcome = run_pass(config, source, destination, RichProgress())
-    metrics = outcome.record.metrics
+    say(f"pruning {model}: {config.method}, "
+        + (f"amount {config.amount}" if config.amount else f"target speed-up {config.target_speedup}x")
+        + f", {config.steps} step(s), {config.finetune_epochs} fine-tuning epoch(s) per step")
+    artifact = apply_pass(config, model, output, pass_context())
+    metrics = artifact.record.metrics
     table = Table(title="pruning effect (MNIST-1D test set)")
     for column in ("", "params", "MACs", "accuracy / AUROC / ECE"):
         table.add_column(column)
@@ -62,8 +56,7 @@ def prune(
         out().print(f"measured speed-up (ORT fp32, 1 thread) at the last step: {metrics['speedup_trace'][-1]['speedup']:.2f}x")
     if "warning" in metrics:
         out().print(f"[yellow]warning:[/] {metrics['warning']}")
-    out().print(f"wrote {destination} and {destination}.json")
-    write_json_result(json_path, outcome.record.to_json())
+    wrote(artifact, json_path)
 
 
 def register(app: typer.Typer) -> None:

@@ -43,10 +43,11 @@ def render(report: Path = typer.Argument(..., help="A report.json or a run direc
 def compare(
     base: Path = typer.Argument(..., help="The baseline report.json (e.g. a committed one)."),
     new: Path = typer.Argument(..., help="The new report.json or run directory."),
-    fail_on: str | None = typer.Option(None, help="Checks that fail the gate, comma-separated: status,gates,size,accuracy,auroc,latency [default: all]."),
+    fail_on: str | None = typer.Option(None, help="Checks that fail the gate, comma-separated: status,gates,size,accuracy,auroc,fidelity,latency [default: all]."),
     size_tolerance: float = typer.Option(0.01, help="Relative size growth allowed."),
     accuracy_tolerance: float = typer.Option(0.2, help="Accuracy points that may be lost."),
     auroc_tolerance: float = typer.Option(0.01, help="Confidence AUROC that may be lost."),
+    fidelity_tolerance: float = typer.Option(0.005, help="Text models: mean embedding cosine that may be lost."),
     latency_tolerance: float = typer.Option(0.25, help="Relative growth of a variant's same-run latency ratio allowed (noise)."),
     markdown: Path | None = typer.Option(None, "--markdown", help="Also write the Markdown summary here (e.g. for a PR comment)."),
 ) -> None:
@@ -59,8 +60,10 @@ def compare(
 
     checks = parse_fail_on(fail_on)
     tolerances = build_config(Tolerances, {"size": "--size-tolerance", "accuracy": "--accuracy-tolerance",
-                                           "auroc": "--auroc-tolerance", "latency": "--latency-tolerance"},
-                              size=size_tolerance, accuracy=accuracy_tolerance, auroc=auroc_tolerance, latency=latency_tolerance)
+                                           "auroc": "--auroc-tolerance", "fidelity": "--fidelity-tolerance",
+                                           "latency": "--latency-tolerance"},
+                              size=size_tolerance, accuracy=accuracy_tolerance, auroc=auroc_tolerance, fidelity=fidelity_tolerance,
+                              latency=latency_tolerance)
     comparison = compare_reports(read_report(base), read_report(new), checks, tolerances, str(base), str(new))
     text = render_comparison(comparison, checks)
     print(text, end="")  # plain Markdown on stdout, no rich markup, so it pipes cleanly

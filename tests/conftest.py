@@ -41,6 +41,37 @@ def mc() -> Mc:
     return Mc()
 
 
+def make_tiny_bert(path: Path) -> Path:
+    """A 2-layer, 32-wide BERT with a WordPiece vocabulary of real words from the text corpus: a
+    Hugging Face model directory built here (no downloads)."""
+    import re
+    from collections import Counter
+
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    from mc.data.text import default_corpus
+
+    words = Counter(w for text in default_corpus().paragraphs for w in re.findall(r"[a-z]+|[^\sa-z]", text.lower()))
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(word for word, _ in words.most_common(600))
+    path.mkdir(parents=True)
+    (path / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tokenizer = BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True)
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=160)
+    BertModel(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("transformers", reason="the hf extra is part of the test extra: pip install -e '.[test]'")
+    pytest.importorskip("optimum.exporters.onnx")
+    return make_tiny_bert(tmp_path_factory.mktemp("hf") / "tiny-bert")
+
+
 def assert_one_line_error(result, exit_code: int = 2, contains: str | None = None) -> str:
     """The bad-input contract: the exit code, one line on stderr, no traceback."""
     assert result.exit_code == exit_code, (result.exit_code, result.stdout, result.stderr)

@@ -43,7 +43,7 @@ CASES = {
     "data without labels": (["eval", "mobile-tiny", "--data", "{tmp}/unlabelled.npz"], "has no labels"),
     "output not onnx": (["export", "mobile-tiny", "-o", "{tmp}/out/model.bin"], "must end in .onnx"),
     "opset too old": (["export", "mobile-tiny", "--opset", "12", "-o", "{out}"], "--opset"),
-    "export an onnx": (["export", "{tmp}/corrupt.onnx", "-o", "{out}"], "already ONNX"),
+    "export an onnx": (["export", "{tmp}/corrupt.onnx", "-o", "{out}"], "already exported"),
     "train bad fraction": (["train", "mobile-tiny", "--val-fraction", "0.9", "-o", "{tmp}/out/t.pt"], "--val-fraction"),
 }
 

@@ -12,8 +12,7 @@ import torch
 from mc.data.evaluation import evaluation_data
 from mc.hashing import sha256_file
 from mc.models.source import SHIPPED_CHECKPOINTS, untrained_zoo_model
-from mc.passes import run_pass
-from mc.passes.export import ExportConfig
+from mc.passes.export import ExportConfig, export_torch
 from mc.progress import SilentProgress
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -58,8 +57,8 @@ def test_export_shipped_model_checks_parity_and_records_lineage(mc, tmp_path):
 def test_every_architecture_exports_with_parity(tmp_path, name):
     torch.manual_seed(0)
     model = untrained_zoo_model(name)
-    outcome = run_pass(ExportConfig(), model, tmp_path / f"{name}.onnx", evaluation_data(model.sample_shape), SilentProgress())
-    assert outcome.parity["passed"]
+    outcome = export_torch(ExportConfig(), model, tmp_path / f"{name}.onnx", evaluation_data(model.sample_shape), SilentProgress())
+    assert outcome.metrics["parity"]["passed"]
     assert (tmp_path / f"{name}.onnx").exists()
 
 
@@ -102,7 +101,7 @@ def test_exported_graph_is_tidy_for_downstream_tools(tmp_path):
     torch.manual_seed(0)
     model = untrained_zoo_model("mobile-small")
     path = tmp_path / "small.onnx"
-    run_pass(ExportConfig(), model, path, evaluation_data(model.sample_shape), SilentProgress())
+    export_torch(ExportConfig(), model, path, evaluation_data(model.sample_shape), SilentProgress())
     graph = onnx.load(str(path)).graph
     assert not {value.name for value in graph.value_info} & {init.name for init in graph.initializer}
     assert not any(prop.key.endswith("stack_trace") for node in graph.node for prop in node.metadata_props)

@@ -4,9 +4,7 @@ quantization and the text bench, the memory-augmented transformer, and the one-l
 from __future__ import annotations
 
 import json
-import re
 import sys
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -18,34 +16,14 @@ pytest.importorskip("transformers", reason="the hf extra is part of the test ext
 pytest.importorskip("optimum.exporters.onnx")
 
 
-def _make_tiny_bert(path: Path) -> Path:
-    """A 2-layer, 32-wide BERT with a WordPiece vocabulary of real words from the text corpus."""
-    import torch
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    from mc.hf.text import default_corpus
-
-    words = Counter(w for text in default_corpus().paragraphs for w in re.findall(r"[a-z]+|[^\sa-z]", text.lower()))
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(word for word, _ in words.most_common(600))
-    path.mkdir(parents=True)
-    (path / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tokenizer = BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True)
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=160)
-    BertModel(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
-
-
 @pytest.fixture(scope="module")
 def work(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("hf")
 
 
 @pytest.fixture(scope="module")
-def tiny(work) -> Path:
-    return _make_tiny_bert(work / "tiny-bert")
+def tiny(tiny_bert) -> Path:
+    return tiny_bert
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +48,8 @@ def test_export_keeps_tokenizer_beside_a_verified_model(exported, tiny):
     files = {path.name for path in exported.iterdir()}
     assert {"model.onnx", "model.onnx.json", "tokenizer.json", "vocab.txt", "config.json"} <= files
     record = _sidecar(exported)
-    assert record["pass"]["name"] == "hf-export" and record["pass"]["config"]["task"] == "feature-extraction"
+    assert record["pass"]["name"] == "export" and record["pass"]["config"]["task"] == "feature-extraction"
+    assert record["metrics"]["exporter"] == "optimum"
     assert record["metrics"]["optimum_check"]["passed"]
     parity = record["metrics"]["parity"]
     assert parity["passed"] and 0 < parity["max_abs_diff"]["last_hidden_state"] <= 1e-4
@@ -81,9 +60,10 @@ def test_export_keeps_tokenizer_beside_a_verified_model(exported, tiny):
 
 
 def test_runtime_tokenizer_matches_transformers(exported):
-    from mc.hf.embeddings import encode
-    from mc.hf.source import FastTokenizer, load_tokenizer
-    from mc.hf.text import default_corpus
+    from mc.runtimes.text import encode
+    from mc.models.hf_directory import load_tokenizer
+    from mc.runtimes.tokenizer import FastTokenizer
+    from mc.data.text import default_corpus
 
     texts = list(default_corpus().paragraphs[:12])
     for pad_to_max in (False, True):
@@ -92,9 +72,9 @@ def test_runtime_tokenizer_matches_transformers(exported):
 
 
 def test_dynamic_quantization_int8_weights_and_embeddings_faithful_on_real_text(quantized, exported):
-    from mc.hf.embeddings import TextSession, TextSet, cosine_fidelity, embed_all
-    from mc.hf.source import load_runtime_tokenizer
-    from mc.hf.text import default_corpus
+    from mc.runtimes.text import TextSession, TextSet, cosine_fidelity, embed_all
+    from mc.runtimes.tokenizer import load_runtime_tokenizer
+    from mc.data.text import default_corpus
 
     assert (quantized / "tokenizer.json").is_file()
     metrics = _sidecar(quantized)["metrics"]
@@ -116,11 +96,12 @@ def test_auto_keeps_fp32_when_no_candidate_meets_the_budget(work, exported, mc):
     assert result.exit_code == 0, result.stderr + result.stdout
     search = _sidecar(output)["metrics"]["search"]
     rows = {row["label"]: row for row in search["candidates"]}
-    assert len(rows) == 5 and rows["fp32"]["reason"] == "kept" and "kept fp32" in search["verdict"]
-    int8 = [row for label, row in rows.items() if label != "fp32"]
+    fp32 = next(row for row in rows.values() if row["plan"] is None)
+    assert len(rows) == 5 and fp32["reason"] == "kept" and "kept fp32" in search["verdict"]
+    int8 = [row for row in rows.values() if row["plan"] is not None]
     assert all(row["mean_cosine"] < 1.0 and not row["within_budget"] and row["latency_ms"] > 0 for row in int8)
-    assert any("Gather" in label for label in rows) and all("reduce_range" in label for label in rows if label != "fp32") == \
-        _target_reduce_range()
+    assert any("Gather" in row["label"] for row in int8)
+    assert all("reduce_range" in row["label"] for row in int8) == _target_reduce_range()
     assert (output / "model.onnx").read_bytes() == (exported / "model.onnx").read_bytes()
 
 
@@ -130,26 +111,60 @@ def _target_reduce_range() -> bool:
     return load_target("x86-cpu").quantization.reduce_range
 
 
-def test_text_bench_latency_memory_and_fidelity(exported, quantized, mc, work):
-    result = mc("bench", exported, quantized, "--target", "x86-cpu", "--queries", "20", "--warmup", "2", "--json", work / "bench.json")
+def test_text_and_mnist1d_models_bench_together(exported, quantized, mc, work):
+    result = mc("bench", exported, quantized, "mobile-tiny", "--target", "x86-cpu", "--scenario", "latency", "--duration", "0.3",
+                "--queries", "20", "--warmup", "2", "--json", work / "bench.json")
     assert result.exit_code == 0, result.stderr + result.stdout
     report = json.loads((work / "bench.json").read_text())
-    reference, int8 = report["variants"]
-    assert reference["is_reference"] and reference["fidelity"]["min_cosine"] == pytest.approx(1.0)
-    assert 0.99 <= int8["fidelity"]["mean_cosine"] < 1.0
+    assert report["schema"] == "mc.bench/2"
+    reference, int8, tiny = report["variants"]
+    assert [v["workload"] for v in report["variants"]] == ["text", "text", "pipeline"]
+    assert reference["fidelity"]["reference"] == str(exported) and reference["fidelity"]["min_cosine"] == pytest.approx(1.0)
+    assert 0.99 <= int8["fidelity"]["mean_cosine"] < 1.0 and int8["fidelity"]["texts"] == 128
     for variant in (reference, int8):
-        assert set(variant["latency_ms"]) == {"16", "64", "128"} and all(v["p50"] > 0 for v in variant["latency_ms"].values())
-        assert 10 < variant["peak_rss_mb"] < 2048 and not variant["torch_imported"]
-    assert int8["size_ratio"] < 0.6
-    assert "128 tok" in result.stdout
+        measured = variant["measured"]
+        assert set(measured["latency_by_length_ms"]) == {"16", "64", "128"}
+        assert all(v["p50"] > 0 and v["count"] == 20 for v in measured["latency_by_length_ms"].values())
+        assert measured["model_latency_ms"] == measured["latency_by_length_ms"]["64"]
+        assert 10 < variant["peak_rss_mb"] < 2048 and not variant["worker"]["torch_imported"]
+        assert variant["runtime"] == "onnxruntime" and variant["accuracy"] is None and variant["estimated"] is None
+        assert variant["budgets"]["latency_p99_ms"]["budget"] > 0
+    assert int8["size_bytes"] / reference["size_bytes"] < 0.6
+    assert tiny["runtime"] == "torch" and tiny["accuracy"]["accuracy"] >= 0.9 and tiny["measured"]["scenario"]["requests"] >= 20
+    assert "128 tok" in result.stdout and "p99 ms" in result.stdout
+
+
+def test_a_text_artifact_opens_as_a_text_predictor(exported):
+    from mc.runtimes import open_model
+    from mc.targets import load_target
+
+    opened = open_model(exported, load_target("x86-cpu"), threads=1)
+    assert opened.workload == "text" and opened.sample_shape is None and opened.runtime == "onnxruntime"
+    assert opened.size_bytes == (exported / "model.onnx").stat().st_size and opened.threads == 1
+    feeds = opened.example_input()
+    assert feeds["input_ids"].shape == (1, 64) and feeds["input_ids"].dtype == np.int64 and feeds["attention_mask"].all()
+    (hidden,) = opened.predictor.predict(feeds)
+    assert hidden.shape == (1, 64, 32)
+    assert open_model(exported / "model.onnx").workload == "text"
+
+
+def test_side_by_side_timing_times_text_models_in_their_own_group(exported, quantized):
+    import torch
+
+    from mc.recipes.timing import measure
+
+    timing = measure({"fp32": str(exported), "int8": str(quantized), "tiny": "mobile-tiny"}, torch.get_num_threads(), None)
+    assert set(timing["median_ms"]) == {"fp32", "int8", "tiny"} and all(ms > 0 for ms in timing["median_ms"].values())
+    assert timing["workload"] == {"fp32": "text", "int8": "text", "tiny": "pipeline"}
+    assert "each workload (pipeline, text) timed in its own rounds" in timing["method"] and timing["batch"] == 1
 
 
 def test_memory_transformer_ring_buffer_retrieval_and_confidence(tiny):
     import torch
 
-    from mc.hf.memory_transformer import MemoryTransformerConfig, build_memory_transformer
-    from mc.hf.source import load_tokenizer
-    from mc.hf.text import default_corpus
+    from mc.models.memory_transformer import MemoryTransformerConfig, build_memory_transformer
+    from mc.models.hf_directory import load_tokenizer
+    from mc.data.text import default_corpus
 
     model = build_memory_transformer(MemoryTransformerConfig(backbone=str(tiny), memory_slots=8, top_k=3))
     tokenizer = load_tokenizer(tiny)
@@ -175,18 +190,19 @@ def test_memory_transformer_ring_buffer_retrieval_and_confidence(tiny):
 
 
 def test_memory_transformer_exports_with_memory_as_inputs(tiny, work):
-    from mc.hf.embeddings import TextSession, encode
-    from mc.hf.export import MemoryExportConfig, run_memory
-    from mc.hf.memory_transformer import MemoryTransformerConfig, build_memory_transformer
-    from mc.hf.source import load_runtime_tokenizer
-    from mc.hf.text import default_corpus
-    from mc.progress import SilentProgress
+    from mc.runtimes.text import TextSession, encode
+    from mc.passes import PassContext, run_pass
+    from mc.passes.export import ExportConfig
+    from mc.models.memory_transformer import MemoryTransformerConfig, build_memory_transformer
+    from mc.runtimes.tokenizer import load_runtime_tokenizer
+    from mc.data.text import default_corpus
+    from mc.passes.export_text import export_memory_model
 
     model = build_memory_transformer(MemoryTransformerConfig(backbone=str(tiny), memory_slots=16))
-    outcome = run_memory(MemoryExportConfig(), model, work / "memory", default_corpus(), SilentProgress(), "memory test")
-    record = _sidecar(work / "memory")
-    assert record["model"]["inputs"] == ["input_ids", "attention_mask", "memory_keys", "memory_values", "memory_valid"]
-    assert outcome.parity["passed"] and outcome.parity["remembered_texts"] > 16  # the ring wrapped around
+    record = export_memory_model(ExportConfig(), model, work / "memory", PassContext.for_target(), "memory test")
+    assert record.model["inputs"] == ["input_ids", "attention_mask", "memory_keys", "memory_values", "memory_valid"]
+    parity = record.metrics["parity"]
+    assert parity["passed"] and parity["remembered_texts"] > 16  # the ring wrapped around
     session = TextSession(work / "memory" / "model.onnx")
     texts = list(default_corpus().paragraphs[:3])
     batch = encode(load_runtime_tokenizer(work / "memory"), texts, 64)
@@ -204,11 +220,12 @@ def test_memory_transformer_exports_with_memory_as_inputs(tiny, work):
 
 
 def test_text_dispatch_names_every_text_model_of_the_zoo():
-    from mc.hf.source import TEXT_ZOO_MODELS, is_text_model
+    from mc.artifact import TEXT_ZOO_MODELS, kind_of_spec
     from mc.models import get_model_entry, model_names
 
     assert set(TEXT_ZOO_MODELS) == {name for name in model_names() if get_model_entry(name).modality == "text"}
-    assert is_text_model("memory-minilm") and not is_text_model("mobile-small") and not is_text_model("no/such.onnx")
+    assert kind_of_spec("memory-minilm") == "text-torch" and kind_of_spec("mobile-small") == "torch"
+    assert kind_of_spec("no/such.onnx") == "onnx"
 
 
 def test_models_lists_the_memory_transformer(mc, tmp_path):
@@ -258,11 +275,11 @@ def test_text_model_usage_errors_are_one_line(exported, tiny, tmp_path, mc):
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "notes.txt").write_text("mine")
     assert_one_line_error(mc("export", tiny, "-o", tmp_path / "busy"), 2, "other files in it")
-    assert_one_line_error(mc("quantize", exported, "--mode", "static"), 2, "--mode dynamic or --mode auto")
-    assert_one_line_error(mc("bench", exported, "mobile-small", "--target", "x86-cpu"), 2, "cannot be benched together")
-    assert_one_line_error(mc("export", exported, "-o", tmp_path / "again"), 2, "already an exported text model")
-    assert_one_line_error(mc("prune", "memory-minilm", "--amount", "0.5"), 2, "is a text model")
-    assert_one_line_error(mc("train", "memory-minilm"), 2, "is a text model")
+    assert_one_line_error(mc("quantize", exported, "--mode", "static"), 2, "mode dynamic or auto")
+    assert_one_line_error(mc("bench", exported, "--target", "x86-cpu", "--workload", "pipeline"), 2, "not the pipeline one")
+    assert_one_line_error(mc("export", exported, "-o", tmp_path / "again"), 2, "already exported")
+    assert_one_line_error(mc("prune", "memory-minilm", "--amount", "0.5"), 2, "needs a torch model")
+    assert_one_line_error(mc("train", "memory-minilm"), 2, "needs a torch model")
 
 
 def test_missing_extra_names_the_install_command(tiny, tmp_path, mc, monkeypatch):

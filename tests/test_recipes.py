@@ -170,6 +170,10 @@ def test_cache_key_changes_with_parent_config_and_inputs():
 
 
 def test_cache_step_inputs_follow_the_calibration_file_content(tmp_path):
+    import dataclasses
+
+    import dataclasses
+
     import numpy as np
 
     from mc.progress import SilentProgress
@@ -182,7 +186,7 @@ def test_cache_step_inputs_follow_the_calibration_file_content(tmp_path):
     target = load_target("x86-cpu")
     context = ChainContext(recipe, target, 1, SilentProgress())
     dynamic = recipe.variants["dyn"][1]
-    parent = context.source
+    parent = dataclasses.replace(context.source, kind="onnx")  # what `export` hands the quantize step
     assert "calibration" not in context.step_inputs(dynamic, parent, first=False)  # dynamic int8 never reads it
     step = load_recipe(str(write(tmp_path, GOOD.replace("{mode: dynamic}", "{mode: static}")))).variants["dyn"][1]
     before = context.step_inputs(step, parent, first=False)

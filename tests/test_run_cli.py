@@ -222,7 +222,7 @@ def test_ctrl_c_leaves_no_half_written_run_or_cache_entry(tmp_path):
 def test_compare_across_cpus_gates_only_what_the_cpu_cannot_change(first_run, mc, tmp_path):
     path, report = _report(first_run)
     base = json.loads(json.dumps(report))
-    _variant(base, "dyn")["steps"][1]["config"]["mode"] = "auto"  # as if a measured search had chosen it
+    _variant(base, "dyn")["steps"][1]["chosen_by_timing"] = True  # as if a measured search had chosen it
     new = json.loads(json.dumps(base))
     new["measurement"]["cpu"]["model"] = "Some Other CPU"
     _variant(new, "dyn")["figures"]["latency_ratio"]["value"] *= 2  # int8 kernels differ by ISA
@@ -246,7 +246,7 @@ def test_compare_across_cpus_gates_only_what_the_cpu_cannot_change(first_run, mc
 def test_a_measured_search_may_choose_differently_on_the_same_cpu_without_failing_ci(first_run, mc, tmp_path):
     path, report = _report(first_run)
     base = json.loads(json.dumps(report))
-    _variant(base, "dyn")["steps"][1]["config"]["mode"] = "auto"
+    _variant(base, "dyn")["steps"][1]["chosen_by_timing"] = True
     new = json.loads(json.dumps(base))
     _variant(new, "dyn")["figures"]["size_mb"]["value"] *= 1.4  # timing noise made it keep more in fp32
     base_path, new_path = tmp_path / "base.json", tmp_path / "new.json"

@@ -9,8 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,6 +20,61 @@ from mc.hashing import sha256_file
 from mc.versions import host_description, library_versions
 
 ARTIFACT_SCHEMA = "mc.artifact/1"
+
+# What a model is at one stage, as passes accept and produce it:
+# - torch: a model of the family or a user's factory (zoo name, .pt checkpoint, file.py:factory);
+# - text-torch: a text encoder in torch (a local Hugging Face directory, or a text zoo model);
+# - onnx: an ONNX file; text-onnx: a directory with model.onnx and its tokenizer beside it;
+# - compiled: what `mc compile` builds (.pt2, .ep, or an ONNX file bound to a GPU provider).
+Kind = Literal["torch", "text-torch", "onnx", "text-onnx", "compiled"]
+KIND_NAMES: dict[str, str] = {
+    "torch": "a torch model", "text-torch": "a Hugging Face text model", "onnx": "an ONNX model",
+    "text-onnx": "an exported text model", "compiled": "a compiled artifact",
+}
+TEXT_MODEL_FILE = "model.onnx"  # a text artifact's model, inside its directory
+# The zoo's text models, by name: telling a kind from a spec must not import the model registry
+# (torch); a test checks this list against the registry.
+TEXT_ZOO_MODELS = ("memory-minilm",)
+COMPILED_SUFFIXES = (".pt2", ".ep")
+
+
+def kind_of_spec(spec: str) -> Kind:
+    """The kind of what a user typed as MODEL, from its name and what is on disk (no model loaded)."""
+    path = Path(spec)
+    if path.is_dir():
+        return "text-onnx" if (path / TEXT_MODEL_FILE).is_file() else "text-torch"
+    if spec.endswith(".onnx"):
+        return "text-onnx" if _tokenizer_beside(path) else "onnx"
+    if spec.endswith(COMPILED_SUFFIXES):
+        return "compiled"
+    if spec in TEXT_ZOO_MODELS:
+        return "text-torch"
+    return "torch"
+
+
+def _tokenizer_beside(path: Path) -> bool:
+    return path.is_file() and any((path.parent / name).is_file() for name in ("tokenizer.json", "vocab.txt", "vocab.json",
+                                                                              "spiece.model", "tokenizer.model"))
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A model at one point of a chain: what a pass takes and what it returns.
+
+    `path` is the file or directory that holds it (None for a model known only by its spec: a zoo
+    name or a factory, opened by the model sources); `sha256` is its content hash (or a stand-in
+    naming the spec when it has no file), what cache keys chain on.
+    """
+
+    kind: Kind
+    spec: str
+    sha256: str
+    path: Path | None = None
+    record: "ArtifactRecord | None" = None
+
+    @property
+    def location(self) -> str:
+        return str(self.path) if self.path is not None else self.spec
 
 
 class Lineage(BaseModel):

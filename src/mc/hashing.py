@@ -22,3 +22,16 @@ def sha256_arrays(*arrays: np.ndarray) -> str:
         digest.update(f"{array.dtype.str}{array.shape}".encode())
         digest.update(array.tobytes())
     return digest.hexdigest()
+
+
+def sha256_path(path: Path) -> str:
+    """A file's hash, or a directory's: every file below it, by relative name and content, so a
+    changed file inside a folder (calibration samples, a model directory) changes the hash."""
+    path = Path(path)
+    if path.is_file():
+        return sha256_file(path)
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(str(file.relative_to(path)).encode())
+        digest.update(sha256_file(file).encode())
+    return digest.hexdigest()

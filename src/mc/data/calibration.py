@@ -29,6 +29,18 @@ def make_calibration_set(samples: int, seed: int) -> tuple[np.ndarray, np.ndarra
     return train.x[chosen], train.y[chosen]
 
 
+def default_calibration(sample_shape: tuple[int, ...]) -> np.ndarray | None:
+    """The shipped calibration set for the built-in data's shape; None for any other model."""
+    from mc.data.mnist1d import INPUT_SHAPE
+
+    if tuple(sample_shape) == INPUT_SHAPE:
+        return make_calibration_set(512, seed=0)[0]  # byte-identical to calibration_data/mnist1d-train-512.npz
+    return None
+
+
+DEFAULT_CALIBRATION_DESCRIPTION = "shipped MNIST-1D calibration set (512, seed 0)"
+
+
 def write_calibration_set(path: Path, samples: int, seed: int) -> None:
     x, y = make_calibration_set(samples, seed)
     with atomic_path(path) as tmp:

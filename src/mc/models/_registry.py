@@ -9,11 +9,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from mc.errors import InputError
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -35,14 +36,14 @@ class ModelEntry:
     name: str
     description: str
     config_factory: Callable[[], Any]
-    builder: Callable[[Any], nn.Module]
+    builder: Callable[[Any], "nn.Module"]
     modality: str = "mnist1d"  # "text": a Hugging Face text model (mc.hf), exported and benched on text
     describe: Callable[[Any], dict[str, Any]] | None = None  # catalog facts where building the model is too costly
 
     def default_config(self) -> Any:
         return self.config_factory()
 
-    def build(self, config: Any | None = None) -> nn.Module:
+    def build(self, config: Any | None = None) -> "nn.Module":
         config = config if config is not None else self.default_config()
         model = self.builder(config)
         model.mc_name = self.name  # type: ignore[assignment]
@@ -65,7 +66,7 @@ class ModelEntry:
 _MODELS: dict[str, ModelEntry] = {}
 
 
-def register_model(name: str, description: str, builder: Callable[[Any], nn.Module], modality: str = "mnist1d",
+def register_model(name: str, description: str, builder: Callable[[Any], "nn.Module"], modality: str = "mnist1d",
                    describe: Callable[[Any], dict[str, Any]] | None = None):
     """Decorator for a zero-argument function returning the model's default config."""
 
@@ -78,19 +79,11 @@ def register_model(name: str, description: str, builder: Callable[[Any], nn.Modu
     return decorate
 
 
-def _ensure_family_loaded() -> None:
-    # Importing the family modules runs their @register_model decorators.
-    from mc.models import cpu_mlp, gru, mobile  # noqa: F401
-    from mc.hf import memory_transformer  # noqa: F401  (imports transformers only when built)
-
-
 def model_names() -> list[str]:
-    _ensure_family_loaded()
     return list(_MODELS)
 
 
 def get_model_entry(name: str) -> ModelEntry:
-    _ensure_family_loaded()
     if name not in _MODELS:
         import difflib
 
@@ -100,5 +93,5 @@ def get_model_entry(name: str) -> ModelEntry:
     return _MODELS[name]
 
 
-def create_model(name: str, config: Any | None = None) -> nn.Module:
+def create_model(name: str, config: Any | None = None) -> "nn.Module":
     return get_model_entry(name).build(config)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from mc.errors import InputError
 from mc.hashing import sha256_file
 from mc.models._registry import get_model_entry
 from mc.models.checkpoint import config_from_dict, config_to_dict, read_checkpoint, state_dict_of
+from mc.onnx_file import OnnxModel  # noqa: F401  (its old home; importers may still name it here)
 from mc.paths import trained_checkpoint_path
 
 SHIPPED_CHECKPOINTS = Path(__file__).parent / "checkpoints"
@@ -41,15 +42,6 @@ class TorchModel:
     @property
     def display_name(self) -> str:
         return self.origin.get("model") or self.origin.get("factory") or "model"
-
-
-@dataclass
-class OnnxModel:
-    path: Path
-    sample_shape: tuple[int, ...]
-    sha256: str
-    input_names: list[str] = field(default_factory=list)
-    output_names: list[str] = field(default_factory=list)
 
 
 def parse_input_shape(text: str) -> tuple[int, ...]:
@@ -145,7 +137,7 @@ def _from_checkpoint(path: Path, description: str) -> TorchModel:
         fit_to_state_dict(module, payload["state_dict"])
         origin["pruned"] = payload["pruned"]
     if "quantization" in payload:  # a torch-quantized checkpoint: rebuild the quantized modules first
-        from mc.quantization.torch_dynamic import apply_torch_dynamic
+        from mc.models.torch_dynamic import apply_torch_dynamic
 
         module = apply_torch_dynamic(module.eval(), tuple(payload["quantization"]["op_types"]))
         origin["quantization"] = payload["quantization"]

@@ -1,42 +1,51 @@
 """Passes register their handler keyed by their config type (torchao-style); `run_pass` dispatches.
 
-Recipes name passes by the config's `pass_name`; the CLI subcommands call the same handlers.
+The registry imports none of the passes: `mc.passes` imports each pass module, whose
+`@register_pass` fills it. Recipes name a pass by its config's `pass_name`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
-from pydantic import BaseModel
+from mc.artifact import Artifact
+from mc.passes._contract import PassConfig
 
-ConfigT = TypeVar("ConfigT", bound=BaseModel)
-_HANDLERS: dict[type[BaseModel], Callable[..., Any]] = {}
+if TYPE_CHECKING:
+    from mc.passes._context import PassContext
+
+ConfigT = TypeVar("ConfigT", bound=PassConfig)
+Handler = Callable[[PassConfig, Artifact, Path, "PassContext"], Artifact]
+_HANDLERS: dict[type[PassConfig], Handler] = {}
+_BY_NAME: dict[str, type[PassConfig]] = {}
 
 
-def register_pass(config_type: type[ConfigT]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    def decorate(handler: Callable[..., Any]) -> Callable[..., Any]:
-        if config_type in _HANDLERS:
-            raise ValueError(f"a handler for {config_type.__name__} is already registered")
+def register_pass(config_type: type[ConfigT]) -> Callable[[Callable[..., Artifact]], Callable[..., Artifact]]:
+    def decorate(handler: Callable[..., Artifact]) -> Callable[..., Artifact]:
+        if config_type in _HANDLERS or config_type.pass_name in _BY_NAME:
+            raise ValueError(f"a pass named {config_type.pass_name!r} is already registered")
         _HANDLERS[config_type] = handler
+        _BY_NAME[config_type.pass_name] = config_type
         return handler
 
     return decorate
 
 
-def _ensure_passes_loaded() -> None:
-    from mc.passes import compile, distill, export, prune, quantize, torch_quantize, train  # noqa: F401
-
-
-def run_pass(config: BaseModel, *args: Any, **kwargs: Any) -> Any:
-    _ensure_passes_loaded()
+def run_pass(config: PassConfig, source: Artifact, output: Path, ctx: "PassContext") -> Artifact:
+    """Run the pass `config` belongs to: `source` in, the published artifact at `output` out."""
     handler = _HANDLERS.get(type(config))
     if handler is None:
         raise TypeError(f"no pass registered for {type(config).__name__}")
-    return handler(config, *args, **kwargs)
+    problem = config.refusal(source.kind)
+    if problem:
+        from mc.errors import InputError
+
+        raise InputError(f"{source.location}: {problem}")
+    return handler(config, source, output, ctx)
 
 
-def pass_config_types() -> dict[str, type[BaseModel]]:
+def pass_types() -> dict[str, type[PassConfig]]:
     """Pass name (as recipes write it) -> its config type."""
-    _ensure_passes_loaded()
-    return {getattr(config_type, "pass_name"): config_type for config_type in _HANDLERS}
+    return dict(_BY_NAME)

@@ -18,31 +18,31 @@ from __future__ import annotations
 import copy
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from mc.artifact import ArtifactRecord, Lineage, build_record, publish_artifact, read_record
+from mc.artifact import Artifact, Kind, Lineage, build_record, publish_artifact, read_record
 from mc.atomic import staged_file
-from mc.compilation.availability import Backend, Device, Precision, missing
+from mc.runtimes.availability import Backend, Device, Precision, missing
 from mc.data.evaluation import EvaluationData
 from mc.errors import BackendUnavailable, CheckFailed, InputError, McError
 from mc.metrics import classification_report
 from mc.models.source import OnnxModel, TorchModel
+from mc.passes._context import PassContext
+from mc.passes._contract import PassConfig
 from mc.passes._registry import register_pass
 from mc.progress import Progress
-from mc.runtimes._predictor import Predictor, predict_all
+from mc.runtimes import Predictor, predict_all
 
 SUFFIX = {"tensorrt": ".ep", "torch-compile": ".pt2", "ort-cuda": ".onnx", "ort-tensorrt": ".onnx"}
 KIND = {"tensorrt": "tensorrt-program", "torch-compile": "aoti-package", "ort-cuda": "onnx", "ort-tensorrt": "onnx"}
 
 
-class CompileConfig(BaseModel):
+class CompileConfig(PassConfig):
     pass_name: ClassVar[str] = "compile"
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     backend: Backend
     precision: Precision = "fp32"
@@ -87,16 +87,38 @@ class CompileConfig(BaseModel):
     def takes_onnx(self) -> bool:
         return self.backend.startswith("ort-")
 
+    def accepts(self) -> tuple[Kind, ...]:
+        # Torch-TensorRT and torch.compile take a torch model; the ORT providers take ONNX (or export torch first)
+        return ("torch", "onnx") if self.takes_onnx else ("torch",)
 
-@dataclass
-class CompileOutcome:
-    path: Path
-    record: ArtifactRecord
-    parity: dict[str, Any]
+    def produces(self, given: Kind) -> Kind:
+        return "compiled"
+
+    def refusal(self, given: Kind) -> str | None:
+        if given == "onnx" and not self.takes_onnx:
+            return (f"an ONNX model; --backend {self.backend} compiles a torch model (zoo name, checkpoint or factory): "
+                    "pass that, or use --backend ort-tensorrt / ort-cuda for ONNX files")
+        return super().refusal(given)
+
+    def reads(self, given: Kind):
+        # engines and kernels are tuned to the device that built them
+        return frozenset({"data", "host", "target"} | ({"calibration"} if self.precision == "int8" else set()))
+
+    def output_name(self, kind: Kind) -> str:
+        return f"model{self.suffix}"
+
+    def check_output(self, output: Path, kind: Kind) -> None:
+        check_output(self, output)
+
+    def check_available(self) -> None:
+        """Raise BackendUnavailable (one line: what is missing, how to install it) unless this host can run it."""
+        check_available(self)
+
+    def summary(self) -> str:
+        return f"compiled {self.backend} {self.precision}"
 
 
 def check_available(config: CompileConfig) -> None:
-    """Raise BackendUnavailable (one line: what is missing, how to install it) unless this host can run `config`."""
     problem = missing(config.backend, config.precision, config.device)
     if problem:
         raise BackendUnavailable(problem)
@@ -109,9 +131,9 @@ def check_output(config: CompileConfig, output: Path) -> None:
 
 def _source_predictor(source: TorchModel | OnnxModel) -> Predictor:
     if isinstance(source, OnnxModel):
-        from mc.runtimes.onnxruntime import OnnxRuntimePredictor
+        from mc.runtimes import open_onnx
 
-        return OnnxRuntimePredictor(source.path)
+        return open_onnx(source.path, threads=None)
     from mc.runtimes.torch_eager import TorchPredictor
 
     return TorchPredictor(source.module)
@@ -163,11 +185,10 @@ def _parity(config: CompileConfig, reference: Predictor, compiled: Predictor, da
 def _export_onnx(source: TorchModel, workdir: Path, data: EvaluationData, progress: Progress) -> OnnxModel:
     """The ONNX backends take ONNX: a torch source goes through the export pass (parity-checked) first."""
     from mc.onnx_file import load_onnx_model
-    from mc.passes._registry import run_pass
-    from mc.passes.export import ExportConfig
+    from mc.passes.export import ExportConfig, export_torch
 
     path = workdir / "source.onnx"
-    run_pass(ExportConfig(), source, path, data, progress)
+    export_torch(ExportConfig(), source, path, data, progress)
     return load_onnx_model(path)
 
 
@@ -175,7 +196,7 @@ def _build(
     config: CompileConfig, source: TorchModel | OnnxModel, staged: Path, calibration: np.ndarray | None,
 ) -> tuple[Predictor, dict[str, Any]]:
     """Compile into `staged`, then load it back as the bench will; (predictor, settings for the sidecar)."""
-    from mc.compilation.artifacts import onnx_predictor, torch_program_predictor
+    from mc.runtimes import open_compiled_program, open_onnx
 
     if isinstance(source, OnnxModel):
         from mc.compilation import ort
@@ -184,7 +205,7 @@ def _build(
             source.path, staged, config.backend, config.precision, config.opt_batch, config.max_batch,
             calibration, source.input_names[0],
         )
-        return onnx_predictor(staged, source.input_names[0], source.sample_shape), binding
+        return open_onnx(staged, threads=None, input_name=source.input_names[0], sample_shape=source.sample_shape), binding
     module = copy.deepcopy(source.module)  # compilation moves, casts or quantizes it; the source stays the reference
     if config.backend == "torch-compile":
         from mc.compilation.aoti import compile_package
@@ -195,7 +216,7 @@ def _build(
         from mc.compilation.tensorrt import compile_program
 
         settings = compile_program(module, source.sample_shape, config.precision, config.opt_batch, config.max_batch, calibration, staged)
-    return torch_program_predictor(staged, config.backend, config.precision, config.device), settings
+    return open_compiled_program(staged, config.backend, config.precision, config.device), settings
 
 
 def _guarded_build(
@@ -206,11 +227,12 @@ def _guarded_build(
     import io
     import warnings
 
-    from mc.passes.export import _quiet_torch_loggers, _root_cause
+    from mc.errors import root_cause
+    from mc.logs import quiet_torch_loggers
 
     captured = io.StringIO()
     try:
-        with warnings.catch_warnings(), _quiet_torch_loggers(), contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
+        with warnings.catch_warnings(), quiet_torch_loggers(), contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
             warnings.simplefilter("ignore")
             return _build(config, source, staged, calibration)
     except (McError, KeyboardInterrupt):
@@ -219,7 +241,7 @@ def _guarded_build(
         name = source.path if isinstance(source, OnnxModel) else source.display_name
         raise InputError(
             f"{name} cannot be compiled with --backend {config.backend} --precision {config.precision} "
-            f"({_root_cause(error)}); rerun with --debug for the compiler's full report"
+            f"({root_cause(error)}); rerun with --debug for the compiler's full report"
         ) from error
 
 
@@ -237,16 +259,14 @@ def _model_info(source: TorchModel | OnnxModel, config: CompileConfig) -> dict[s
 
 
 @register_pass(CompileConfig)
-def run(
-    config: CompileConfig,
-    source: TorchModel | OnnxModel,
-    output: Path,
-    data: EvaluationData,
-    calibration: np.ndarray | None,
-    progress: Progress,
-) -> CompileOutcome:
+def run(config: CompileConfig, artifact: Artifact, output: Path, ctx: PassContext) -> Artifact:
     check_available(config)
     check_output(config, output)
+    source: TorchModel | OnnxModel = ctx.onnx_model(artifact) if artifact.kind == "onnx" else ctx.torch_model(artifact)
+    if any(dim <= 0 for dim in source.sample_shape):
+        raise InputError(f"{artifact.location} has symbolic input dimensions {source.sample_shape}; re-export it with `mc export`")
+    data, progress = ctx.evaluation(source.sample_shape), ctx.progress
+    calibration = ctx.calibration(source.sample_shape) if config.precision == "int8" else None
     if isinstance(source, OnnxModel) and not config.takes_onnx:
         raise InputError(
             f"{source.path} is ONNX; --backend {config.backend} compiles a torch model (zoo name, checkpoint or factory): "
@@ -275,4 +295,4 @@ def run(
             )
             publish_artifact(staged, output, record)
             task.advance(1, status="done")
-    return CompileOutcome(output, record, parity)
+    return Artifact("compiled", str(output), record.sha256, output, record)

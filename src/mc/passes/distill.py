@@ -8,34 +8,39 @@ The second confidence term distils the teacher's metacognition, not only its ans
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import ClassVar
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field, model_validator
 from torch.nn import functional as F
 
-from mc.artifact import ArtifactRecord, Lineage, build_record, publish_artifact
+from mc.artifact import Artifact, Lineage, build_record, publish_artifact
 from mc.atomic import staged_file
 from mc.data.mnist1d import INPUT_SHAPE, load_mnist1d
 from mc.errors import InputError
 from mc.evaluation import test_set_report
-from mc.models._registry import get_model_entry
+from mc.models import get_model_entry
 from mc.models.checkpoint import checkpoint_payload, config_to_dict
 from mc.models.source import TorchModel, check_forward
 from mc.models.stats import count_macs, count_parameters
+from mc.passes._context import PassContext
+from mc.passes._contract import PassConfig
 from mc.passes._registry import register_pass
-from mc.progress import Progress
-from mc.runtimes._predictor import predict_all
+from mc.runtimes import predict_all
 from mc.runtimes.torch_eager import TorchPredictor
 from mc.training.loop import LoopSettings, train_loop
 
 
-class DistillConfig(BaseModel):
-    pass_name: ClassVar[str] = "distill"
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class DistillConfig(PassConfig):
+    """Distil the source model (the teacher) into a student: a zoo name trained from scratch, a
+    checkpoint, or the teacher's own family at a width multiplier."""
 
+    pass_name: ClassVar[str] = "distill"
+
+    student: str | None = Field(None, description="a zoo name (trained from scratch) or a checkpoint")
+    width_mult: float | None = Field(None, description="the teacher's family at this width multiplier, in (0, 1)")
     temperature: float = Field(4.0, gt=0)
     alpha: float = Field(0.7, ge=0, le=1, description="weight of the teacher's soft targets against the labels")
     confidence_weight: float = Field(0.5, ge=0)
@@ -46,11 +51,45 @@ class DistillConfig(BaseModel):
     max_shift: int = Field(2, ge=0)
     seed: int = 0
 
+    @model_validator(mode="after")
+    def _one_student(self) -> "DistillConfig":
+        if (self.student is None) == (self.width_mult is None):
+            raise ValueError("give exactly one of --student (a zoo name or checkpoint) and --width-mult")
+        if self.width_mult is not None and not 0 < self.width_mult < 1:
+            raise ValueError(f"width_mult {self.width_mult}: a student is narrower than its teacher, pick a value in (0, 1)")
+        return self
 
-@dataclass
-class DistillOutcome:
-    path: Path
-    record: ArtifactRecord
+    def named_inputs(self) -> dict[str, str]:
+        if self.student and Path(self.student).is_file():
+            from mc.hashing import sha256_file
+
+            return {"student": sha256_file(Path(self.student))}
+        return {}
+
+    def default_output(self, source: Artifact) -> Path | None:
+        if self.student is not None:
+            name = Path(self.student).stem if self.student.endswith((".pt", ".pth")) else self.student
+        else:
+            name = f"{Path(source.spec).stem}-w{self.width_mult:g}"
+        return Path("out") / f"{name}.distilled.pt"
+
+    def trains(self) -> bool:
+        return True
+
+    def summary(self) -> str:
+        return f"distilled into {self.student or f'width x{self.width_mult}'}"
+
+
+def resolve_student(config: DistillConfig, teacher: TorchModel) -> TorchModel:
+    """The student the config names, freshly initialised under the config's seed where it is new."""
+    from mc.models.source import is_zoo_spec, load_torch_model, untrained_zoo_model
+
+    torch.manual_seed(config.seed)
+    if config.width_mult is not None:
+        return scaled_student(teacher, config.width_mult)
+    if is_zoo_spec(config.student):  # type: ignore[arg-type]
+        return untrained_zoo_model(config.student)  # type: ignore[arg-type]
+    return load_torch_model(config.student)  # type: ignore[arg-type]
 
 
 def scaled_student(teacher: TorchModel, width_multiplier: float) -> TorchModel:
@@ -86,7 +125,10 @@ def _kd_loss(teacher: torch.nn.Module, config: DistillConfig):
 
 
 @register_pass(DistillConfig)
-def run(config: DistillConfig, teacher: TorchModel, student: TorchModel, output: Path, progress: Progress) -> DistillOutcome:
+def run(config: DistillConfig, source: Artifact, output: Path, ctx: PassContext) -> Artifact:
+    teacher = ctx.torch_model(source)
+    student = resolve_student(config, teacher)
+    progress = ctx.progress
     for role, model in (("teacher", teacher), ("student", student)):
         if tuple(model.sample_shape) != INPUT_SHAPE:
             raise InputError(f"the {role} {model.display_name} takes {model.sample_shape}; distillation runs on MNIST-1D {INPUT_SHAPE}")
@@ -119,4 +161,4 @@ def run(config: DistillConfig, teacher: TorchModel, student: TorchModel, output:
             pass_name=DistillConfig.pass_name, pass_config=config.model_dump(mode="json"), metrics=metrics,
         )
         publish_artifact(staged, output, record)
-    return DistillOutcome(output, record)
+    return Artifact("torch", str(output), record.sha256, output, record)

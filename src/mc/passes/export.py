@@ -9,69 +9,80 @@ from __future__ import annotations
 
 import contextlib
 import io
-import logging
-import re
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from mc.artifact import ArtifactRecord, Lineage, build_record, publish_artifact
+from mc.artifact import Artifact, ArtifactRecord, Kind, Lineage, build_record, publish_artifact
 from mc.atomic import staged_file
 from mc.data.evaluation import EvaluationData
-from mc.errors import CheckFailed, InputError
-from mc.logs import loggers_at
+from mc.errors import CheckFailed, InputError, root_cause
+from mc.logs import quiet_torch_loggers
 from mc.metrics import classification_report
 from mc.models.source import TorchModel, check_forward
 from mc.models.stats import count_macs, count_parameters
+from mc.passes._context import PassContext
+from mc.passes._contract import PassConfig
 from mc.passes._registry import register_pass
 from mc.progress import Progress
-from mc.runtimes._predictor import predict_all
-from mc.runtimes.onnxruntime import OnnxRuntimePredictor
+from mc.runtimes import predict_all
+from mc.runtimes import open_onnx
 from mc.runtimes.torch_eager import TorchPredictor
 
 INPUT_NAME = "input"
 
 
-class ExportConfig(BaseModel):
-    pass_name: ClassVar[str] = "export"
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class ExportConfig(PassConfig):
+    """torch -> ONNX. A torch model goes through torch.onnx (dynamo); a Hugging Face directory
+    through Optimum's exporter (its `task`); the text zoo model through torch.onnx with its memory
+    as inputs. `exporter` picks explicitly; `auto` picks by what the model is."""
 
-    opset: int = Field(18, ge=17, le=23, description="ONNX opset version")
+    pass_name: ClassVar[str] = "export"
+    accepts_kinds: ClassVar[tuple[Kind, ...]] = ("torch", "text-torch")
+
+    exporter: Literal["auto", "dynamo", "optimum"] = "auto"
+    opset: int | None = Field(None, ge=14, le=23, description="ONNX opset [default: 18; Optimum's own for Hugging Face models]")
     tolerance: float = Field(1e-4, gt=0, description="largest allowed |torch - onnx| on any output")
     trace_batch: int = Field(2, ge=2, description="batch size of the traced example (>= 2 keeps the batch axis dynamic)")
     eval_batch: int = Field(256, ge=1, description="batch size of the parity run (differs from trace_batch on purpose)")
+    task: str = Field("feature-extraction", description="Hugging Face models: the Optimum task to export for")
+    max_length: int = Field(128, ge=8, le=4096, description="text models: tokens per text in the real-text parity check")
 
+    def produces(self, given: Kind) -> Kind:
+        return "text-onnx" if given == "text-torch" else "onnx"
 
-@dataclass
-class ExportOutcome:
-    path: Path
-    record: ArtifactRecord
-    parity: dict[str, Any]
+    def reads(self, given: Kind):
+        return frozenset({"corpus"} if given == "text-torch" else {"data"})
+
+    def output_name(self, kind: Kind) -> str:
+        return "model" if kind == "text-onnx" else "model.onnx"
+
+    def refusal(self, given: Kind) -> str | None:
+        if given in ("onnx", "text-onnx", "compiled"):
+            return "it is already exported: quantize, compile, eval or bench it as it is"
+        return super().refusal(given)
+
+    def summary(self) -> str:
+        return "ONNX fp32"
+
+    @property
+    def dynamo_opset(self) -> int:
+        return self.opset or 18
 
 
 def _output_names(count: int) -> list[str]:
     return ["logits", "confidence"] if count == 2 else [f"output_{index}" for index in range(count)]
 
 
-@contextlib.contextmanager
-def _quiet_torch_loggers():
-    """torch.export and the exporter log notes ('torchvision is not installed', shape guards)
-    straight to their own stderr handlers; the failure, if any, is reported as one line instead."""
-    names = [name for name in list(logging.root.manager.loggerDict) if name.startswith("torch")] + ["torch"]
-    with loggers_at(logging.CRITICAL, names):
-        yield
-
-
 def _export_to(model: TorchModel, example: torch.Tensor, names: list[str], opset: int, path: Path) -> None:
     batch = torch.export.Dim("batch", min=1, max=1 << 16)
     captured = io.StringIO()
     try:
-        with warnings.catch_warnings(), _quiet_torch_loggers(), contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
+        with warnings.catch_warnings(), quiet_torch_loggers(), contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
             warnings.simplefilter("ignore")
             torch.onnx.export(
                 model.module, (example,), str(path), dynamo=True, opset_version=opset,
@@ -80,21 +91,12 @@ def _export_to(model: TorchModel, example: torch.Tensor, names: list[str], opset
             )
     except Exception as error:
         raise InputError(
-            f"{model.display_name} cannot be exported to ONNX ({_root_cause(error)}); "
+            f"{model.display_name} cannot be exported to ONNX ({root_cause(error)}); "
             "rerun with --debug for the exporter's full report"
         ) from error
 
 
-def _root_cause(error: BaseException) -> str:
-    """The innermost exception's first line: the exporter wraps the real reason in generic advice."""
-    while (error.__cause__ or error.__context__) is not None:
-        error = error.__cause__ or error.__context__  # type: ignore[assignment]
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()
-    first = text.splitlines()[0] if text else ""
-    return f"{type(error).__name__}: {first[:240]}"
-
-
-def _tidy_exported_graph(path: Path) -> None:
+def tidy_exported_graph(path: Path) -> None:
     """Two fixes to what the dynamo exporter writes:
     - a Python stack trace per node: on small models a fifth of the file, and it leaks local source
       paths (the module name scopes, which name nodes in reports, stay);
@@ -123,15 +125,32 @@ def _max_abs_differences(reference: list[np.ndarray], candidate: list[np.ndarray
 
 
 @register_pass(ExportConfig)
-def run(config: ExportConfig, model: TorchModel, output: Path, data: EvaluationData, progress: Progress) -> ExportOutcome:
+def run(config: ExportConfig, source: Artifact, output: Path, ctx: PassContext) -> Artifact:
+    exporter = config.exporter
+    if exporter == "auto":
+        exporter = "dynamo" if source.kind == "torch" else ("optimum" if source.path is not None else "dynamo")
+    if source.kind == "text-torch":
+        from mc.passes import export_text
+
+        record = export_text.export(config, exporter, source, output, ctx)
+        return Artifact("text-onnx", str(output), record.sha256, output, record)
+    if exporter == "optimum":
+        raise InputError(f"{source.location}: the Optimum exporter takes a Hugging Face model directory; this is a torch model")
+    model = ctx.torch_model(source)
+    record = export_torch(config, model, output, ctx.evaluation(model.sample_shape), ctx.progress)
+    return Artifact("onnx", str(output), record.sha256, output, record)
+
+
+def export_torch(config: ExportConfig, model: TorchModel, output: Path, data: EvaluationData, progress: Progress) -> ArtifactRecord:
+    """torch -> verified ONNX at `output` with its sidecar (also what other passes use to get ONNX)."""
     import onnx
 
     outputs = check_forward(model, batch=config.trace_batch)
     names = _output_names(len(outputs))
     example = torch.from_numpy(np.resize(data.x, (config.trace_batch, *data.x.shape[1:])).astype(np.float32))
     with progress.task("export", total=3) as task, staged_file(output) as staged:
-        _export_to(model, example, names, config.opset, staged)
-        _tidy_exported_graph(staged)
+        _export_to(model, example, names, config.dynamo_opset, staged)
+        tidy_exported_graph(staged)
         task.advance(1, status="checking")
         try:
             onnx.checker.check_model(str(staged), full_check=True)
@@ -139,7 +158,7 @@ def run(config: ExportConfig, model: TorchModel, output: Path, data: EvaluationD
             raise CheckFailed(f"the exported model fails the ONNX checker: {str(error).splitlines()[0][:200]}") from error
         task.advance(1, status="parity")
 
-        onnx_predictor = OnnxRuntimePredictor(staged)
+        onnx_predictor = open_onnx(staged, threads=None)
         torch_predictor = TorchPredictor(model.module)
         reference = predict_all(torch_predictor, data.x, config.eval_batch)
         candidate = predict_all(onnx_predictor, data.x, config.eval_batch)
@@ -174,14 +193,15 @@ def run(config: ExportConfig, model: TorchModel, output: Path, data: EvaluationD
             "input_shape": list(model.sample_shape),
             "parameters": count_parameters(model.module),
             "macs": count_macs(model.module, model.sample_shape),
-            "opset": config.opset,
+            "opset": config.dynamo_opset,
             "inputs": [INPUT_NAME],
             "outputs": names,
         }
         record = build_record(
             kind="onnx", file=staged, final_name=output.name, model=model_info,
             parent=Lineage(source=model.description, sha256=model.sha256),
-            pass_name=ExportConfig.pass_name, pass_config=config.model_dump(), metrics=metrics,
+            pass_name=ExportConfig.pass_name, pass_config=config.model_copy(update={"opset": config.dynamo_opset}).model_dump(),
+            metrics=metrics,
         )
         publish_artifact(staged, output, record)
-    return ExportOutcome(output, record, parity)
+    return record

@@ -4,14 +4,13 @@ iterative with fine-tuning, saved as a checkpoint that reloads with no pruning l
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from mc.artifact import ArtifactRecord, Lineage, build_record, publish_artifact
+from mc.artifact import Artifact, Lineage, build_record, publish_artifact
 from mc.atomic import staged_file
 from mc.data.evaluation import evaluation_data
 from mc.data.mnist1d import INPUT_SHAPE, load_mnist1d
@@ -20,15 +19,16 @@ from mc.evaluation import test_set_report
 from mc.models.checkpoint import checkpoint_payload
 from mc.models.source import TorchModel
 from mc.models.stats import count_macs, count_parameters
+from mc.passes._context import PassContext
+from mc.passes._contract import PassConfig
 from mc.passes._registry import register_pass
 from mc.progress import Progress, SilentProgress
 from mc.pruning import structured, unstructured
 from mc.training.loop import LoopSettings, task_and_meta_loss, train_loop
 
 
-class PruneConfig(BaseModel):
+class PruneConfig(PassConfig):
     pass_name: ClassVar[str] = "prune"
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     method: Literal["structured", "unstructured"] = "structured"
     amount: float | None = Field(None, gt=0, lt=1, description="share of channels (structured) or weights (unstructured) to remove")
@@ -51,11 +51,21 @@ class PruneConfig(BaseModel):
             raise ValueError("unstructured pruning needs --amount")
         return self
 
+    def reads(self, given):
+        return frozenset({"host"}) if self.target_speedup is not None else frozenset()
 
-@dataclass
-class PruneOutcome:
-    path: Path
-    record: ArtifactRecord
+    def default_output(self, source: Artifact) -> Path | None:
+        return Path("out") / f"{Path(source.spec).stem if source.spec.endswith(('.pt', '.pth')) else source.spec}.pruned.pt"
+
+    def trains(self) -> bool:
+        return self.finetune_epochs > 0
+
+    def chosen_by_timing(self) -> bool:
+        return self.target_speedup is not None
+
+    def summary(self) -> str:
+        goal = f"{self.amount:.0%}" if self.amount else f"to {self.target_speedup}x"
+        return f"pruned {goal} ({self.method})"
 
 
 def _finetune(module, config: PruneConfig, progress: Progress, label: str) -> None:
@@ -69,14 +79,13 @@ def _finetune(module, config: PruneConfig, progress: Progress, label: str) -> No
 
 def _onnx_latency_ratio(reference: Path, module: torch.nn.Module, sample_shape, workdir: Path, index: int) -> float:
     """Latency of the pruned model over the unpruned one, both in ORT fp32 on 1 thread, interleaved."""
-    from mc.passes.export import ExportConfig
-    from mc.passes.export import run as export
+    from mc.passes.export import ExportConfig, export_torch
     from mc.timing import onnx_latency_ms
 
     candidate = workdir / f"step{index}.onnx"
     model = TorchModel(module, sample_shape, {}, "pruning step")
     data = evaluation_data(sample_shape)
-    export(ExportConfig(), model, candidate, data, SilentProgress())
+    export_torch(ExportConfig(), model, candidate, data, SilentProgress())
     times = onnx_latency_ms({"reference": reference, "candidate": candidate}, data.x[:1], threads=1, rounds=7, calls=40)
     return times["reference"] / times["candidate"]
 
@@ -98,15 +107,15 @@ def _structured(config: PruneConfig, model: TorchModel, progress: Progress) -> d
             _finetune(module, config, progress, f"fine-tune {step + 1}/{config.steps}")
         return details
     # --target-speedup: small steps, each measured, until the latency ratio is reached.
-    from mc.passes.export import ExportConfig
-    from mc.passes.export import run as export
+    from mc.passes.export import ExportConfig, export_torch
 
     steps = 18
     pruner = structured.build_pruner(module, model.sample_shape, 0.9, steps, config.importance, config.global_pruning, config.round_to)
     trace = []
     with tempfile.TemporaryDirectory(prefix="mc-prune-") as workdir:
         reference = Path(workdir) / "reference.onnx"
-        export(ExportConfig(), TorchModel(module, model.sample_shape, {}, "unpruned"), reference, evaluation_data(model.sample_shape), SilentProgress())
+        export_torch(ExportConfig(), TorchModel(module, model.sample_shape, {}, "unpruned"), reference,
+                     evaluation_data(model.sample_shape), SilentProgress())
         with progress.task("pruning to target speed-up", total=steps) as task:
             for step in range(steps):
                 if config.importance == "taylor":
@@ -125,7 +134,8 @@ def _structured(config: PruneConfig, model: TorchModel, progress: Progress) -> d
 
 
 @register_pass(PruneConfig)
-def run(config: PruneConfig, model: TorchModel, output: Path, progress: Progress) -> PruneOutcome:
+def run(config: PruneConfig, source: Artifact, output: Path, ctx: PassContext) -> Artifact:
+    model, progress = ctx.torch_model(source), ctx.progress
     if "model" not in model.origin or "quantization" in model.origin:
         raise InputError(f"{model.description}: mc prunes float zoo models and their checkpoints (pruned ones included)")
     if tuple(model.sample_shape) != INPUT_SHAPE:
@@ -155,4 +165,4 @@ def run(config: PruneConfig, model: TorchModel, output: Path, progress: Progress
             pass_name=PruneConfig.pass_name, pass_config=config.model_dump(mode="json"), metrics=metrics,
         )
         publish_artifact(staged, output, record)
-    return PruneOutcome(output, record)
+    return Artifact("torch", str(output), record.sha256, output, record)

@@ -3,14 +3,14 @@ checkpoint with its metadata: test accuracy, confidence AUROC, data hash, librar
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from mc.artifact import ArtifactRecord, Lineage, build_record, publish_artifact
+from mc.artifact import Artifact, Lineage, build_record, publish_artifact
 from mc.atomic import staged_file
 from mc.data.mnist1d import INPUT_SHAPE, load_mnist1d
 from mc.errors import InputError
@@ -18,16 +18,19 @@ from mc.metrics import classification_report
 from mc.models.checkpoint import checkpoint_payload
 from mc.models.source import TorchModel, check_forward
 from mc.models.stats import count_macs, count_parameters
+from mc.passes._context import PassContext
+from mc.passes._contract import PassConfig
 from mc.passes._registry import register_pass
-from mc.progress import Progress
-from mc.runtimes._predictor import predict_all
+from mc.runtimes import predict_all
 from mc.runtimes.torch_eager import TorchPredictor
 from mc.training.loop import LoopSettings, train_loop
 
 
-class TrainConfig(BaseModel):
+class TrainConfig(PassConfig):
+    """A zoo name trains from scratch (initialised under `seed`); a checkpoint is fine-tuned; a
+    factory's model trains as it is built."""
+
     pass_name: ClassVar[str] = "train"
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     epochs: int = Field(80, ge=1, le=10_000, description="maximum epochs; early stopping may end sooner")
     batch_size: int = Field(64, ge=1)
@@ -40,15 +43,32 @@ class TrainConfig(BaseModel):
     val_fraction: float = Field(0.1, gt=0, lt=0.5)
     seed: int = 0
 
+    def default_output(self, source: Artifact) -> Path | None:
+        """A zoo model's checkpoint goes to the mc cache, where its zoo name finds it; others need -o."""
+        from mc.models.source import is_zoo_spec
+        from mc.paths import trained_checkpoint_path
 
-@dataclass
-class TrainOutcome:
-    checkpoint: Path
-    record: ArtifactRecord
+        return trained_checkpoint_path(source.spec) if is_zoo_spec(source.spec) else None
+
+    def trains(self) -> bool:
+        return True
+
+    def summary(self) -> str:
+        return "trained"
+
+
+def model_to_train(config: TrainConfig, source: Artifact, ctx: PassContext) -> TorchModel:
+    from mc.models.source import is_zoo_spec, untrained_zoo_model
+
+    torch.manual_seed(config.seed)  # zoo models are built (initialised) under the seed
+    if is_zoo_spec(source.spec):
+        return untrained_zoo_model(source.spec)
+    return ctx.torch_model(source)
 
 
 @register_pass(TrainConfig)
-def run(config: TrainConfig, model: TorchModel, output: Path, progress: Progress) -> TrainOutcome:
+def run(config: TrainConfig, source: Artifact, output: Path, ctx: PassContext) -> Artifact:
+    model, progress = model_to_train(config, source, ctx), ctx.progress
     if tuple(model.sample_shape) != INPUT_SHAPE:
         raise InputError(
             f"{model.display_name} takes input {model.sample_shape}, the built-in MNIST-1D data is {INPUT_SHAPE}; "
@@ -94,4 +114,4 @@ def run(config: TrainConfig, model: TorchModel, output: Path, progress: Progress
             pass_name=TrainConfig.pass_name, pass_config=config.model_dump(), metrics=metrics,
         )
         publish_artifact(staged, output, record)
-    return TrainOutcome(output, record)
+    return Artifact("torch", str(output), record.sha256, output, record)

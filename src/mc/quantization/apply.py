@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from mc.errors import InputError
-from mc.quantization.scheme import DynamicStep, Float16Step, QuantizeConfig, StaticStep
+from mc.quantization.scheme import DynamicStep, Float16Step, QuantizePlan, StaticStep
 
 CALIBRATION_BATCH = 32
 
@@ -122,7 +122,7 @@ def _dynamic(step: DynamicStep, source: Path, target: Path) -> None:
         )
 
 
-def _float16(step: Float16Step, source: Path, target: Path) -> None:
+def convert_float16(step: Float16Step, source: Path, target: Path) -> None:
     import onnx
     from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
 
@@ -171,7 +171,7 @@ def _drop_duplicate_nodes(model) -> None:
     model.graph.node.extend(kept)
 
 
-def apply_plan(config: QuantizeConfig, source: Path, target: Path, calibration: np.ndarray | None, input_name: str) -> ApplyReport:
+def apply_plan(config: QuantizePlan, source: Path, target: Path, calibration: np.ndarray | None, input_name: str) -> ApplyReport:
     """Write `source` quantized by every step of `config` to `target` (intermediates in a temp dir)."""
     if config.needs_calibration and calibration is None:
         raise InputError("static quantization needs calibration data: pass --calibration PATH (.npz/.npy/folder)")
@@ -196,7 +196,7 @@ def apply_plan(config: QuantizeConfig, source: Path, target: Path, calibration: 
                 elif isinstance(step, DynamicStep):
                     _dynamic(step, current, produced)
                 else:
-                    _float16(step, current, produced)
+                    convert_float16(step, current, produced)
             except InputError:
                 raise
             except Exception as error:

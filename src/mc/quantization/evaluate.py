@@ -9,8 +9,7 @@ from typing import Any
 import numpy as np
 
 from mc.metrics import classification_report
-from mc.runtimes._predictor import predict_all
-from mc.runtimes.onnxruntime import OnnxRuntimePredictor
+from mc.runtimes import open_onnx, predict_all
 
 
 @dataclass(frozen=True)
@@ -23,7 +22,7 @@ class ReferenceOutputs:
 
 
 def run_model(path: Path, x: np.ndarray, threads: int) -> list[np.ndarray]:
-    return predict_all(OnnxRuntimePredictor(path, threads=threads), x)
+    return predict_all(open_onnx(path, threads=threads), x)
 
 
 def reference_outputs(path: Path, x: np.ndarray, y: np.ndarray | None, threads: int) -> ReferenceOutputs:

@@ -89,17 +89,17 @@ class Float16Step(BaseModel):
 Step = Annotated[Union[StaticStep, DynamicStep, Float16Step], Field(discriminator="kind")]
 
 
-class QuantizeConfig(BaseModel):
-    """The `quantize` pass: a plan of steps applied in order to an ONNX model."""
+class QuantizePlan(BaseModel):
+    """An exact quantization plan: steps applied in order to an ONNX model (what the `quantize`
+    pass builds from its config and the target's preset, or what its auto search chose)."""
 
-    pass_name: ClassVar[str] = "quantize"
     model_config = ConfigDict(extra="forbid", frozen=True)
     steps: tuple[Step, ...] = Field(min_length=1)
     preprocess: bool = Field(True, description="ORT's quant_pre_process (shape inference, graph optimisation)")
     calibration_samples: int = Field(256, ge=16, le=100_000)
 
     @model_validator(mode="after")
-    def _fp16_alone(self) -> "QuantizeConfig":
+    def _fp16_alone(self) -> "QuantizePlan":
         if any(step.kind == "fp16" for step in self.steps) and len(self.steps) > 1:
             raise ValueError("fp16 conversion cannot be combined with int8 steps in one plan")
         return self

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from mc.quantization.precision import INTEGER_KERNELS, FLOAT_COMPUTE
-from mc.runtimes.onnxruntime import OnnxRuntimePredictor
+from mc.runtimes import open_onnx
 
 
 def _sqnr_db(reference: np.ndarray, candidate: np.ndarray) -> float:
@@ -101,7 +101,7 @@ def rank_sensitive_nodes(float_path: Path, quantized_path: Path, samples: np.nda
         quant_names = _with_outputs(quantized_path, sorted({q for _, q in probes}), quant_probe)
         values = {}
         for label, probe_path, names in (("float", float_probe, float_names), ("quant", quant_probe, quant_names)):
-            predictor = OnnxRuntimePredictor(probe_path, threads=threads)
+            predictor = open_onnx(probe_path, threads=threads)
             outputs = predictor.session.run(names, {predictor.input_name: samples})
             values[label] = dict(zip(names, outputs))
 

@@ -4,6 +4,8 @@ The key of a step is the hash of everything its output depends on: the parent ar
 hash, the pass and its full config, the inputs the pass reads (data, calibration set, target
 profile, and the host for passes that measure time), the library versions, and a fingerprint of
 mc's own source, so a changed config, input, library or mc build can never hit an old entry.
+An artifact is a file with its sidecar beside it, or a directory (a text model and its tokenizer)
+hashed whole.
 An entry is published by renaming a finished directory into place, and a lookup re-hashes the
 artifact against its entry, so a half-written or altered entry is never returned.
 """
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mc.hashing import sha256_file
+from mc.hashing import sha256_path
 from mc.paths import mc_home
 from mc.versions import library_versions
 
@@ -56,7 +58,7 @@ def default_cache_root() -> Path:
 @dataclass(frozen=True)
 class CachedArtifact:
     key: str
-    path: Path  # the artifact file (its sidecar beside it)
+    path: Path  # the artifact: a file (its sidecar beside it) or a directory (a text model with its tokenizer)
     sha256: str
 
 
@@ -75,7 +77,7 @@ class ArtifactCache:
         except (OSError, ValueError):
             return None
         artifact = directory / str(entry.get("file", ""))
-        if entry.get("key") != key or not artifact.is_file() or sha256_file(artifact) != entry.get("sha256"):
+        if entry.get("key") != key or not artifact.exists() or artifact == directory or sha256_path(artifact) != entry.get("sha256"):
             shutil.rmtree(directory, ignore_errors=True)  # damaged: drop it, the step runs again
             return None
         return CachedArtifact(key, artifact, entry["sha256"])
@@ -90,9 +92,9 @@ class ArtifactCache:
         try:
             artifact = staging / file_name
             yield artifact
-            if not artifact.is_file():
+            if not artifact.exists():
                 raise RuntimeError(f"the {description.get('pass')} pass wrote no artifact at {artifact}")
-            entry = {"key": key, "file": file_name, "sha256": sha256_file(artifact), **description}
+            entry = {"key": key, "file": file_name, "sha256": sha256_path(artifact), **description}
             (staging / ENTRY_FILE).write_text(json.dumps(entry, indent=2, default=str) + "\n")
             try:
                 os.rename(staging, final)

@@ -12,9 +12,10 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from mc.artifact import kind_of_spec
 from mc.errors import InputError
+from mc.passes import pass_types
 from mc.recipes.schema import Gates, Recipe, Step
-from mc.recipes.steps import STAGE_HINT, STAGE_NAMES, accepted_stages, produced_stage, stage_of_source, step_types
 
 PathKey = tuple[Any, ...]
 Lines = dict[PathKey, str]  # path in the merged document -> "file:line" it was written at
@@ -178,7 +179,7 @@ def _fields_at(model_type: type[BaseModel], loc: PathKey) -> list[str]:
 
 
 def _parse_step(item: Any, path: PathKey, lines: Lines, fallback: str) -> Step:
-    types = step_types()
+    types = pass_types()
     if isinstance(item, str):  # `- export` with the defaults
         item = {item: None}
     if not isinstance(item, dict) or len(item) != 1:
@@ -206,19 +207,19 @@ def _parse_step(item: Any, path: PathKey, lines: Lines, fallback: str) -> Step:
 
 
 def _check_chain(model: str, variant: str, steps: tuple[Step, ...], lines: Lines, fallback: str) -> None:
-    stage = stage_of_source(model)
+    """Each step must take the kind of model the previous one makes (its config declares both)."""
+    kind = kind_of_spec(model)
     for index, step in enumerate(steps):
-        accepted = accepted_stages(step.pass_name, step.config)
-        if stage not in accepted:
+        problem = step.config.refusal(kind)
+        if problem:
             path = ("variants", variant, index)
-            hint = STAGE_HINT.get(accepted[0], "")
-            raise InputError(f"{_where(lines, path, fallback)}: {_dotted(path)}: `{step.pass_name}` gets {STAGE_NAMES[stage]} here; {hint}")
-        stage = produced_stage(step.pass_name, step.config, stage)
+            raise InputError(f"{_where(lines, path, fallback)}: {_dotted(path)}: {problem}")
+        kind = step.config.produces(kind)
 
 
 def _check_names(recipe: Recipe, lines: Lines, fallback: str) -> None:
     """The target and a zoo model are names: a typo is caught here, with its line, before any work."""
-    from mc.models._registry import get_model_entry
+    from mc.models import get_model_entry
     from mc.models.source import is_zoo_spec
     from mc.targets import load_target
 

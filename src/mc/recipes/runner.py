@@ -28,7 +28,7 @@ from mc.recipes.cache import ArtifactCache
 from mc.recipes.chain import ChainContext, VariantBuild, build_variant
 from mc.recipes.schema import Recipe
 from mc.recipes.timing import time_side_by_side
-from mc.report.build import build_report
+from mc.report.build import BuiltVariant, RunPlan, build_report
 from mc.report.schema import Report
 from mc.targets import load_target
 
@@ -65,12 +65,13 @@ def new_run_id(now: dt.datetime | None = None) -> str:
 
 
 def _publish_artifact_copy(source: Path, destination: Path) -> None:
-    """Hard-link the cached artifact into the run (no copy of big files), else copy; the sidecar is copied."""
+    """Copy the cached artifact (a file with its sidecar, or a directory) into the run: a published
+    run shares no file with the cache, so damage to one never silently changes the other."""
     destination.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(source, destination)
-    except OSError:
-        shutil.copy2(source, destination)
+    if source.is_dir():
+        shutil.copytree(source, destination)
+        return
+    shutil.copy2(source, destination)
     sidecar = Path(str(source) + ".json")
     if sidecar.exists():
         shutil.copy2(sidecar, Path(str(destination) + ".json"))
@@ -106,7 +107,7 @@ def run_recipe(
     target = load_target(recipe.target)
     threads = target.host_threads()
     context = ChainContext(recipe, target, threads, progress, debug)
-    log(f"model {recipe.model}: {context.source.stage}, sha256 {context.source.sha256[:12]}")  # loads it: bad input fails here
+    log(f"model {recipe.model}: {context.source.kind}, sha256 {context.source.sha256[:12]}")  # loads it: bad input fails here
 
     run_id = new_run_id(started)
     recipe_dir = out_root / recipe.name
@@ -126,7 +127,7 @@ def run_recipe(
         artifact_paths: dict[str, str] = {}
         for build in builds:
             if build.status == "ok" and build.artifact is not None:
-                relative = Path("artifacts") / f"{build.name}{''.join(build.artifact.suffixes)}"
+                relative = Path("artifacts") / (build.name if build.artifact.is_dir() else f"{build.name}{''.join(build.artifact.suffixes)}")
                 _publish_artifact_copy(build.artifact, staging / relative)
                 artifact_paths[build.name] = str(staging / relative)
         bench, timing = _bench(recipe, builds, artifact_paths, context, progress, log)
@@ -135,7 +136,8 @@ def run_recipe(
             "id": run_id, "started": started.isoformat(timespec="seconds"), "finished": finished.isoformat(timespec="seconds"),
             "seconds": round(time.time() - began, 1), "only": only, "cache": "on" if use_cache else "off (--no-cache)",
         }
-        report = build_report(recipe, builds, bench, timing, run_meta, staging)
+        report = build_report(_run_plan(recipe), [_built(build, artifact_paths, staging) for build in builds],
+                              bench, timing, run_meta, staging)
         if bench is not None:
             write_json_atomic(staging / "bench.json", bench)
         _write_report_files(report, staging)
@@ -162,10 +164,27 @@ def _bench(recipe: Recipe, builds: list[VariantBuild], artifact_paths: dict[str,
     benched = {name: entry for name, entry in zip(artifact_paths, bench["variants"])}
     timed = {name: artifact_paths[name] for name, entry in benched.items() if entry["status"] == "ok"}
     with progress.task("timing side by side", total=1) as task:
-        timing = time_side_by_side(timed, context.threads, context.input_shape) if timed else None
+        timing = time_side_by_side(timed, context.threads, context.input_shape, recipe.target) if timed else None
         task.advance(1, "")
     bench["variant_names"] = list(benched)
     return bench, timing
+
+
+def _run_plan(recipe: Recipe) -> RunPlan:
+    return RunPlan(name=recipe.name, description=recipe.description, path=recipe.source, model=recipe.model, data=recipe.data,
+                   target=recipe.target, reference=recipe.reference_variant, gates=recipe.gates.model_dump(),
+                   bench=recipe.bench.model_dump(mode="json"))
+
+
+def _built(build: VariantBuild, artifact_paths: dict[str, str], run_dir: Path) -> BuiltVariant:
+    from mc.report.schema import Step
+
+    artifact = artifact_paths.get(build.name)
+    steps = [Step(pass_name=s.pass_name, config=s.config, cache_key=s.key, sha256=s.sha256, cached=s.cached,
+                  seconds=round(s.seconds, 2), summary=s.summary, trains=s.trains, chosen_by_timing=s.chosen_by_timing)
+             for s in build.steps]
+    return BuiltVariant(build.name, build.status, build.error, build.failed_step, steps,
+                        str(Path(artifact).relative_to(run_dir)) if artifact else None)
 
 
 def _describe_build(build: VariantBuild) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from mc.bench.config import BenchConfig
+from mc.passes import PassConfig
 from mc.percentiles import min_queries
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
@@ -28,6 +29,8 @@ class Gates(BaseModel):
     max_p99_ms: float | None = Field(None, gt=0, description="real-time latency p99 in the pipeline, ms (measured)")
     max_latency_ratio: float | None = Field(None, gt=0, description="model p50 against the reference's, same run")
     max_peak_rss_mb: float | None = Field(None, gt=0, description="peak resident memory of the worker, MiB")
+    min_mean_cosine: float | None = Field(None, ge=0, le=1, description="text models: mean embedding cosine to the reference")
+    min_cosine: float | None = Field(None, ge=0, le=1, description="text models: smallest embedding cosine to the reference")
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,7 @@ class Step:
     """One pass of a variant: its recipe key and its validated config."""
 
     pass_name: str
-    config: BaseModel
+    config: PassConfig
 
     def config_json(self) -> dict[str, Any]:
         return self.config.model_dump(mode="json")
@@ -45,10 +48,11 @@ class Recipe(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
     name: str = Field(pattern=NAME_PATTERN)
     description: str = ""
-    model: str = Field(description="zoo name, checkpoint, file.py:factory, module:factory or .onnx")
+    model: str = Field(description="zoo name, checkpoint, file.py:factory, module:factory, .onnx or a Hugging Face directory")
     input_shape: str | None = Field(None, description="batch first, e.g. 1,1,40 (factories only)")
     data: str | None = Field(None, description="labelled held-out data (.npz with x, y) [default: MNIST-1D test set]")
     calibration: str | None = Field(None, description="calibration samples [default: the shipped MNIST-1D set]")
+    corpus: str | None = Field(None, description="text models: a UTF-8 text file [default: Python's own reference docs]")
     target: str = "x86-cpu"
     reference: str | None = Field(None, description="the variant drops and ratios are measured against [default: the first]")
     variants: dict[str, tuple[Step, ...]]

@@ -6,11 +6,10 @@ recommendation (the fastest variant that passes every gate).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mc.recipes.chain import VariantBuild
-from mc.recipes.schema import Gates, Recipe
 from mc.report.schema import (
     FIGURE_UNITS, Figure, Gate, HardwareRow, Realtime, Recommendation, Report, Step, Variant,
 )
@@ -23,6 +22,8 @@ GATE_FIGURES = {  # gate -> (figure it reads, "max" or "min", unit)
     "max_p99_ms": ("realtime_p99_ms", "max", "ms"),
     "max_latency_ratio": ("latency_ratio", "max", "x"),
     "max_peak_rss_mb": ("peak_rss_mb", "max", "MiB"),
+    "min_mean_cosine": ("mean_cosine", "min", "cosine"),
+    "min_cosine": ("min_cosine", "min", "cosine"),
 }
 
 
@@ -40,25 +41,36 @@ def _sidecar(run_dir: Path, artifact: str | None) -> dict[str, Any]:
         return {}
 
 
-def describe_kind(build: VariantBuild, sidecar: dict[str, Any]) -> str:
-    """The seed's "Implementation" column: what the chain made, in a few words."""
-    parts: list[str] = []
-    for step in build.steps:
-        config = step.config
-        if step.pass_name == "export":
-            parts.append("ONNX fp32")
-        elif step.pass_name == "prune":
-            amount = config.get("amount")
-            goal = f"{amount:.0%}" if amount else f"to {config.get('target_speedup')}x"
-            parts.append(f"pruned {goal} ({config.get('method', 'structured')})")
-        elif step.pass_name == "distill":
-            student = config.get("student") or f"width x{config.get('width_mult')}"
-            parts.append(f"distilled into {student}")
-        elif step.pass_name == "quantize":
-            mode = config.get("mode")
-            parts.append("fp16" if mode == "fp16" else f"int8 {mode}" + (" (torch)" if config.get("backend") == "torch" else ""))
-        else:
-            parts.append(f"{step.pass_name} {config.get('backend', '')} {config.get('precision', '')}".strip())
+@dataclass
+class BuiltVariant:
+    """What a run built for one variant, as the report needs it (the recipe runner fills it)."""
+
+    name: str
+    status: str  # ok | failed | unavailable
+    error: str | None = None
+    failed_step: str | None = None
+    steps: list[Step] = field(default_factory=list)
+    artifact: str | None = None  # relative to the run directory
+
+
+@dataclass
+class RunPlan:
+    """The recipe as the report needs it: plain data, so reports depend on no recipe types."""
+
+    name: str
+    description: str
+    path: str
+    model: str
+    data: str | None
+    target: str
+    reference: str
+    gates: dict[str, float]
+    bench: dict[str, Any]
+
+
+def describe_kind(variant: BuiltVariant, sidecar: dict[str, Any]) -> str:
+    """The seed's "Implementation" column: what the chain made, in a few words (each pass's own summary)."""
+    parts = [step.summary or step.pass_name for step in variant.steps]
     summary = (sidecar.get("metrics") or {}).get("precision_summary")
     text = " -> ".join(parts) or "source model"
     return f"{text}: {summary}" if summary else text
@@ -102,6 +114,15 @@ def _measured_figures(entry: dict[str, Any], label: str, threads: int) -> dict[s
         "realtime_p99_ms": _figure("realtime_p99_ms", (scenario.get("latency_ms") or {}).get("p99"), "measured", f"meta pipeline, from scheduled arrival, {on} (n/a under 662 requests)"),
         "peak_rss_mb": _figure("peak_rss_mb", entry.get("peak_rss_mb"), "measured", f"peak resident memory of the worker process, {label}"),
     }
+    if entry.get("workload") == "text":
+        fidelity = entry.get("fidelity") or {}
+        against = f"embedding cosine to {fidelity.get('reference', 'the reference')} on {fidelity.get('texts', 0)} texts"
+        figures["mean_cosine"] = _figure("mean_cosine", fidelity.get("mean_cosine"), "measured", f"mean {against}")
+        figures["min_cosine"] = _figure("min_cosine", fidelity.get("min_cosine"), "measured", f"smallest {against}")
+        tokens = (measured.get("tokens") or 64)
+        figures["model_p50_ms"] = _figure("model_p50_ms", model_ms.get("p50"), "measured",
+                                          f"model alone, batch 1, {tokens} tokens, {model_ms.get('count', 0)} calls, {on}")
+        figures["model_p90_ms"] = _figure("model_p90_ms", model_ms.get("p90"), "measured", f"model alone, batch 1, {tokens} tokens, {on}")
     estimate = entry.get("estimated")
     if estimate and estimate.get("latency_ms") is not None:
         figures["estimated_p50_ms"] = _figure("estimated_p50_ms", estimate["latency_ms"], "estimated", f"{estimate.get('label')} (roofline calibrated on this host; not a measurement)")
@@ -135,9 +156,9 @@ def _relative_figures(figures: dict[str, Figure], reference: dict[str, Figure], 
         figures["speedup"] = _figure("speedup", 1.0 / ratio if ratio > 0 else None, "derived", how)
 
 
-def judge_gates(gates: Gates, figures: dict[str, Figure]) -> list[Gate]:
+def judge_gates(gates: dict[str, float | None], figures: dict[str, Figure]) -> list[Gate]:
     judged = []
-    for name, limit in gates.model_dump().items():
+    for name, limit in gates.items():
         if limit is None:
             continue
         key, direction, unit = GATE_FIGURES[name]
@@ -237,22 +258,20 @@ def _hardware_rows(report_variants: list[Variant], recommended: str | None, refe
     return rows
 
 
-def build_report(recipe: Recipe, builds: list[VariantBuild], bench: dict[str, Any] | None, timing: dict[str, Any] | None,
+def build_report(recipe: RunPlan, builds: list[BuiltVariant], bench: dict[str, Any] | None, timing: dict[str, Any] | None,
                  run_meta: dict[str, Any], run_dir: Path) -> Report:
-    reference = recipe.reference_variant
+    reference = recipe.reference
     bench_entries = dict(zip(bench.get("variant_names", []), bench["variants"])) if bench else {}
     measurement = (bench or {}).get("measurement", {})
     label, threads = measurement.get("label", "measured"), measurement.get("threads", 1)
     variants: list[Variant] = []
     for build in builds:
-        artifact = f"artifacts/{build.name}{''.join(build.artifact.suffixes)}" if build.artifact is not None else None
+        artifact = build.artifact
         sidecar = _sidecar(run_dir, artifact)
         variant = Variant(
             name=build.name, status=build.status, error=build.error, failed_step=build.failed_step,
             kind=describe_kind(build, sidecar) if build.status == "ok" else None,
-            steps=[Step(pass_name=s.pass_name, config=s.config, cache_key=s.key, sha256=s.sha256, cached=s.cached,
-                        seconds=round(s.seconds, 2)) for s in build.steps],
-            artifact=artifact, sha256=build.steps[-1].sha256 if build.steps else None,
+            steps=build.steps, artifact=artifact, sha256=build.steps[-1].sha256 if build.steps else None,
         )
         entry = bench_entries.get(build.name)
         if build.status == "ok" and entry is not None:
@@ -276,14 +295,15 @@ def build_report(recipe: Recipe, builds: list[VariantBuild], bench: dict[str, An
     recommendation = recommend(variants, reference)
     return Report(
         schema="mc.report/1",
-        recipe={"name": recipe.name, "description": recipe.description, "path": recipe.source, "model": recipe.model,
-                "data": recipe.data or "MNIST-1D test set", "target": recipe.target, "gates": recipe.gates.model_dump(exclude_none=True),
-                "sha256": _file_digest(recipe.source)},
+        recipe={"name": recipe.name, "description": recipe.description, "path": recipe.path, "model": recipe.model,
+                "data": recipe.data or "MNIST-1D test set", "target": recipe.target,
+                "gates": {key: value for key, value in recipe.gates.items() if value is not None},
+                "sha256": _file_digest(recipe.path)},
         run=run_meta,
         target={key: (bench or {}).get("target", {}).get(key) for key in ("name", "description", "is_host", "threads", "budgets")}
         if bench else {"name": recipe.target},
         measurement={**measurement, "cpu": _cpu(), "timing": timing} if bench else {"label": "nothing was benched", "cpu": _cpu()},
-        bench=recipe.bench.model_dump(mode="json"),
+        bench=recipe.bench,
         reference=reference,
         variants=variants,
         hardware=_hardware_rows(variants, recommendation.variant, reference, bench) if bench else [],

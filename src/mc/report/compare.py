@@ -17,7 +17,7 @@ from mc.errors import InputError
 from mc.report.format import format_value
 from mc.report.schema import Report, Variant
 
-CHECKS = ("status", "gates", "size", "accuracy", "auroc", "latency")
+CHECKS = ("status", "gates", "size", "accuracy", "auroc", "fidelity", "latency")
 Verdict = Literal["regression", "warning", "ok", "improved", "new", "skipped"]
 
 
@@ -26,6 +26,7 @@ class Tolerances(BaseModel):
     size: float = Field(0.01, ge=0, description="relative growth of the artifact size allowed")
     accuracy: float = Field(0.2, ge=0, description="accuracy points that may be lost")
     auroc: float = Field(0.01, ge=0, description="confidence AUROC that may be lost")
+    fidelity: float = Field(0.005, ge=0, description="text models: mean embedding cosine that may be lost")
     latency: float = Field(0.25, ge=0, description="relative growth of the latency ratio (noise)")
 
 
@@ -84,16 +85,13 @@ def chosen_by_timing(variant: Variant) -> bool:
     """True when timing on the host chose what the artifact is (quantize auto, prune to a speed-up):
     near-tied candidates can swap between runs even on one machine, so its size and accuracy are
     reported, not gated (its own budget and the recipe's gates still hold it)."""
-    return any((step.pass_name == "quantize" and step.config.get("mode") == "auto")
-               or (step.pass_name == "prune" and step.config.get("target_speedup") is not None)
-               for step in variant.steps)
+    return any(step.chosen_by_timing for step in variant.steps)
 
 
 def trained(variant: Variant) -> bool:
     """True when the variant was trained (fine-tuning after pruning, distillation): the same on one
     CPU, but not bit for bit on another."""
-    return any((step.pass_name == "prune" and step.config.get("finetune_epochs", 0) > 0) or step.pass_name == "distill"
-               for step in variant.steps)
+    return any(step.trains for step in variant.steps)
 
 
 def same_cpu(base: Report, new: Report) -> bool:
@@ -111,11 +109,11 @@ def _compare_variant(base: Variant, new: Variant, tolerances: Tolerances, fail_o
     training produced there."""
     reasons: dict[str, str] = {}
     if chosen_by_timing(base) or chosen_by_timing(new):
-        reasons.update(dict.fromkeys(("size", "accuracy", "auroc"), CHOSEN_BY_TIMING))
+        reasons.update(dict.fromkeys(("size", "accuracy", "auroc", "fidelity"), CHOSEN_BY_TIMING))
     if not comparable_cpu:
         reasons["latency"] = "different CPU: ratios depend on its int8 kernels"
         if trained(base) or trained(new):
-            reasons.update({check: reasons.get(check, TRAINED_ELSEWHERE) for check in ("size", "accuracy", "auroc")})
+            reasons.update({check: reasons.get(check, TRAINED_ELSEWHERE) for check in ("size", "accuracy", "auroc", "fidelity")})
     findings = _findings(base, new, tolerances, fail_on - set(reasons), reference)
     for finding in findings:
         if finding.check in fail_on and finding.check in reasons:
@@ -147,7 +145,8 @@ def _findings(base: Variant, new: Variant, tolerances: Tolerances, fail_on: froz
                                 _verdict(grew, size_new < size_base * (1 - tolerances.size), "size", fail_on),
                                 f"tolerance +{tolerances.size:.0%}"))
     for check, key, unit, tolerance in (("accuracy", "accuracy", "%", tolerances.accuracy),
-                                        ("auroc", "confidence_auroc", "auroc", tolerances.auroc)):
+                                        ("auroc", "confidence_auroc", "auroc", tolerances.auroc),
+                                        ("fidelity", "mean_cosine", "cosine", tolerances.fidelity)):
         old, now = _value(base, key), _value(new, key)
         if old is None or now is None:
             continue

@@ -226,8 +226,11 @@ def implementation_table(report: Report) -> Table:
     reference = report.variant(report.reference)
     target = _name(report.target, "target")
     with_estimate = any(_figure(variant, "estimated_p50_ms") for variant in report.variants)
+    with_fidelity = any(_figure(variant, "mean_cosine") for variant in report.variants)
     headers = ["Implementation", "Model size", "Inference speed (model)", "Memory (peak RSS)", "Accuracy loss",
                "Agreement with ref", "Confidence AUROC (Δ ref)"]
+    if with_fidelity:
+        headers.append("Embedding cosine to ref (mean · min)")
     if with_estimate:
         headers.append(f"Est. on {target} (model + pipeline)")
     rows: list[list[Cell]] = []
@@ -242,6 +245,9 @@ def implementation_table(report: Report) -> Table:
             figure_cell(_figure(variant, "agreement")),
             figure_cell(_figure(variant, "confidence_auroc"), _auroc_text(variant, reference)),
         ]
+        if with_fidelity:
+            mean = _figure(variant, "mean_cosine")
+            row.append(figure_cell(mean, _joined(format_figure(mean), format_figure(_figure(variant, "min_cosine")))))
         if with_estimate:
             row.append(figure_cell(_figure(variant, "estimated_p50_ms")))
         rows.append(row)
@@ -251,6 +257,8 @@ def implementation_table(report: Report) -> Table:
         "Agreement: top-1 answers identical to the reference. Confidence AUROC: how well the confidence "
         "head separates right from wrong answers (0.5 is chance): a drop means the model no longer knows "
         "when it is wrong."
+        + (" Embedding cosine (text models): each text's embedding against the reference's on real text, "
+           "the mean and the worst text." if with_fidelity else "")
     )]
     return Table("implementations", "Optimization results", headers, rows, notes, frozenset(range(1, len(headers))))
 

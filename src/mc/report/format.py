@@ -52,6 +52,8 @@ def format_number(value: float | None, unit: str) -> str:
         return f"{value:.2f}" if value >= 0.1 else significant(value, 2)
     if unit in ("auroc", "1"):
         return signed(f"{value:.3f}", value)
+    if unit == "cosine":  # 0.9996 must not read as a perfect 1.000
+        return f"{value:.4f}"
     return signed(significant(value), value)
 
 

@@ -36,6 +36,10 @@ class Step(BaseModel):
     sha256: str | None  # of the artifact it produced
     cached: bool
     seconds: float  # 0 when it came from the cache
+    # What the pass declared (mc.passes.PassConfig); absent in reports written before mc recorded them.
+    summary: str = ""
+    trains: bool = False  # its output came out of training: no other CPU reproduces it bit for bit
+    chosen_by_timing: bool = False  # timing on the host chose it: near-tied candidates may swap between runs
 
 
 class Gate(BaseModel):
@@ -143,4 +147,6 @@ FIGURE_UNITS: dict[str, str] = {
     "realtime_p99_ms": "ms",
     "peak_rss_mb": "MiB",
     "estimated_p50_ms": "ms",  # model + pipeline, estimated for the target (only where the host is not it)
+    "mean_cosine": "cosine",  # text models: mean cosine of each text's embedding to the reference's
+    "min_cosine": "cosine",  # text models: the smallest such cosine over the texts
 }

