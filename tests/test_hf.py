@@ -196,7 +196,7 @@ def test_memory_transformer_exports_with_memory_as_inputs(tiny, work):
     from mc.models.memory_transformer import MemoryTransformerConfig, build_memory_transformer
     from mc.runtimes.tokenizer import load_runtime_tokenizer
     from mc.data.text import default_corpus
-    from mc.passes.export_text import export_memory_model
+    from mc.passes._export_text import export_memory_model
 
     model = build_memory_transformer(MemoryTransformerConfig(backbone=str(tiny), memory_slots=16))
     record = export_memory_model(ExportConfig(), model, work / "memory", PassContext.for_target(), "memory test")

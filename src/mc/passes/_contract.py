@@ -81,7 +81,7 @@ class PassConfig(BaseModel):
             what = "a torch checkpoint path" if kind == "torch" else "the output"
             raise InputError(f"-o {output}: {what} must end in {suffixes[0]}")
         if kind == "text-onnx":
-            from mc.passes.text_output import check_text_output
+            from mc.passes._text_output import check_text_output
 
             check_text_output(Path(output))
 

@@ -130,7 +130,7 @@ def run(config: ExportConfig, source: Artifact, output: Path, ctx: PassContext) 
     if exporter == "auto":
         exporter = "dynamo" if source.kind == "torch" else ("optimum" if source.path is not None else "dynamo")
     if source.kind == "text-torch":
-        from mc.passes import export_text
+        from mc.passes import _export_text as export_text
 
         record = export_text.export(config, exporter, source, output, ctx)
         return Artifact("text-onnx", str(output), record.sha256, output, record)

@@ -276,7 +276,7 @@ def _text(config: QuantizeConfig, source: Artifact, output: Path, ctx: PassConte
     from mc.runtimes.text import open_text_artifact
 
     artifact = open_text_artifact(source.location)
-    from mc.passes.text_output import check_text_output
+    from mc.passes._text_output import check_text_output
 
     check_text_output(output, artifact.directory)
     tokenizer = artifact.load_tokenizer()

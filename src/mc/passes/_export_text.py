@@ -253,7 +253,7 @@ def _memory_parity(model, path: Path, tokenizer, config: ExportConfig, corpus: T
 
 def export(config: "ExportConfig", exporter: str, source: Artifact, output: Path, ctx: PassContext) -> ArtifactRecord:
     """A text-torch source into a verified text artifact directory at `output`."""
-    from mc.passes.text_output import check_text_output
+    from mc.passes._text_output import check_text_output
 
     check_text_output(output, source.path)
     if source.path is not None:
