@@ -67,7 +67,7 @@ class DynamicStep(BaseModel):
         return f"dynamic {ops} ({', '.join(extras)})"
 
     def short_label(self) -> str:
-        text = f"dynamic {'+'.join(self.op_types) if self.op_types else 'all'}"
+        text = f"dynamic {'+'.join(self.op_types) if self.op_types else 'all'}" + (" per-channel" if self.per_channel else "")
         return text + (f" -{len(self.exclude_nodes)} nodes" if self.exclude_nodes else "")
 
 
