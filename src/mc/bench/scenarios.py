@@ -7,25 +7,27 @@
   minimum query count (662 by default, so that p99 is reported) are reached.
 - throughput: batches back to back for the duration, samples per second (no deadline: offline).
 
-Every runner returns plain data (JSON-ready); nothing prints.
+Every runner returns plain data (JSON-ready); nothing prints. A runner folds each outcome into a
+RequestTally as it comes and keeps none of them, so memory does not grow with the run's length.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from mc.percentiles import min_queries, percentile_curve, summarize
+from mc.percentiles import RESERVOIR, LatencyStream, min_queries
 from mc.pipeline.processor import STAGES, MetaPipeline, RequestOutcome
+from mc.pipeline.tally import RequestTally
 
 ScenarioName = Literal["realtime", "latency", "throughput"]
 SPIN_S = 0.0003  # the last stretch before an arrival is spun, not slept: sleep overshoots by ~0.1 ms
-SLOWEST = 5  # requests described one by one in a result, slowest first
+P99_QUERIES = min_queries(99)  # a smaller reservoir could not hold the queries an exact p99 needs
 
 
 class ScenarioConfig(BaseModel):
@@ -36,9 +38,12 @@ class ScenarioConfig(BaseModel):
     arrivals: Literal["fixed", "poisson"] = "fixed"
     seed: int = 0
     batch_size: int = Field(32, ge=1, le=4096)
-    min_queries: int = Field(min_queries(99), ge=1)
+    min_queries: int = Field(P99_QUERIES, ge=1)
     warmup_queries: int = Field(32, ge=0)
     max_duration_factor: float = Field(10.0, ge=1, description="latency runs stop after this x the duration, queries or not")
+    reservoir: int = Field(RESERVOIR, ge=P99_QUERIES, description=(
+        "latency samples kept per statistic: percentiles are exact up to this many requests and "
+        "estimated from a uniform sample of this size beyond (stated as percentile_method)"))
 
 
 def arrival_offsets(config: ScenarioConfig) -> list[float]:
@@ -62,34 +67,6 @@ def warm_up(pipeline: MetaPipeline, samples: np.ndarray, count: int) -> None:
         pipeline.process(samples[index % len(samples)], deadline=math.inf)
 
 
-def _accuracy(outcomes: Sequence[RequestOutcome], labels: np.ndarray | None, indices: Sequence[int]) -> float | None:
-    if labels is None:
-        return None
-    delivered = [(outcome.predicted, labels[index]) for outcome, index in zip(outcomes, indices) if outcome.completed]
-    if not delivered:
-        return None
-    return float(sum(int(predicted == label) for predicted, label in delivered) / len(delivered))
-
-
-def _quality_scores(outcomes: Sequence[RequestOutcome], threshold: float) -> dict[str, Any]:
-    scored = [outcome.quality for outcome in outcomes if outcome.quality is not None]
-    result: dict[str, Any] = {"frames": len(scored), "threshold": threshold}
-    for dimension in ("coherence", "depth", "authenticity", "integration", "overall"):
-        values = [getattr(score, dimension) for score in scored if getattr(score, dimension) is not None]
-        result[dimension] = sum(values) / len(values) if values else None
-    categories: dict[str, int] = {}
-    for score in scored:
-        categories[score.category] = categories.get(score.category, 0) + 1
-    result["categories"] = categories
-    result["at_or_above_threshold"] = (
-        sum(score.overall >= threshold for score in scored) / len(scored) if scored else None
-    )
-    result["not_fully_assessed"] = sum(score.assessed < 4 for score in scored)
-    assessment_ms = [score.seconds * 1e3 for score in scored]
-    result["assessment_ms"] = summarize(assessment_ms)
-    return result
-
-
 def _describe(outcome: RequestOutcome) -> dict[str, Any]:
     """One request as data: where its time went (waiting, then each stage it ran)."""
     return {
@@ -102,43 +79,28 @@ def _describe(outcome: RequestOutcome) -> dict[str, Any]:
     }
 
 
-def summarize_outcomes(
-    pipeline: MetaPipeline,
-    outcomes: Sequence[RequestOutcome],
-    elapsed_s: float,
-    labels: np.ndarray | None,
-    indices: Sequence[int],
-) -> dict[str, Any]:
-    """What every scenario reports about its requests: counts, latency, stage times, pipeline state."""
-    completed = [outcome for outcome in outcomes if outcome.completed]
+def new_tally(pipeline: MetaPipeline, config: ScenarioConfig) -> RequestTally:
     settings = pipeline.settings
+    return RequestTally(settings.target_latency_ms, settings.max_latency_ms, settings.quality_threshold, config.reservoir)
+
+
+def _label(labels: np.ndarray | None, index: int) -> Any:
+    return None if labels is None else labels[index]
+
+
+def summarize_run(pipeline: MetaPipeline, tally: RequestTally, elapsed_s: float) -> dict[str, Any]:
+    """What every scenario reports about its requests: counts, latency, stage times, pipeline state."""
     pipeline.monitor.check(pipeline.clock())  # a last resource sample, so even a short run has one
-    stage_ms: dict[str, Any] = {}
-    for position, stage in enumerate(STAGES):
-        stage_ms[stage] = summarize(outcome.stage_s[position] * 1e3 for outcome in completed)
-    return {
-        "requests": len(outcomes),
-        "completed": len(completed),
-        "dropped": len(outcomes) - len(completed),
+    result = tally.summary()
+    result.update({
         "dropped_by_stage": {stage: count for stage, count in pipeline.dropped_by_stage.items() if count},
         "elapsed_s": elapsed_s,
-        "latency_ms": summarize(outcome.latency_ms for outcome in completed),
-        "latency_curve_ms": percentile_curve(outcome.latency_ms for outcome in completed),
-        "service_ms": summarize(outcome.service_ms for outcome in completed),
-        "stage_ms": stage_ms,
-        "misses": {
-            "over_target_ms": settings.target_latency_ms,
-            "over_target": sum(not o.completed or o.latency_ms > settings.target_latency_ms for o in outcomes),
-            "over_limit_ms": settings.max_latency_ms,
-            "over_limit": sum(not o.completed or o.latency_ms > settings.max_latency_ms for o in outcomes),
-        },
-        "slowest": [_describe(outcome) for outcome in sorted(outcomes, key=lambda o: o.latency_ms)[-SLOWEST:][::-1]],
-        "pipeline_accuracy": _accuracy(outcomes, labels, indices),
-        "quality_scores": _quality_scores(outcomes, settings.quality_threshold),
+        "slowest": [_describe(outcome) for outcome in tally.slowest],
         "quality_control": pipeline.controller.summary(),
         "awareness_cache": pipeline.awareness.cache.summary(),
         "monitor": pipeline.monitor.summary(pipeline.clock()),
-    }
+    })
+    return result
 
 
 def run_realtime(
@@ -150,7 +112,7 @@ def run_realtime(
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
     offsets = arrival_offsets(config)
-    outcomes: list[RequestOutcome] = []
+    tally = new_tally(pipeline, config)
     pipeline.monitor.sample_resources(clock())
     start = clock() + 0.005
     for index, offset in enumerate(offsets):
@@ -160,10 +122,10 @@ def run_realtime(
             sleep(wait - SPIN_S)
         while clock() < due:
             pass
-        outcomes.append(pipeline.process(samples[index % len(samples)], arrival=due))
+        row = index % len(samples)
+        tally.add(pipeline.process(samples[row], arrival=due), _label(labels, row))
     elapsed = clock() - start
-    indices = [index % len(samples) for index in range(len(outcomes))]
-    result = summarize_outcomes(pipeline, outcomes, elapsed, labels, indices)
+    result = summarize_run(pipeline, tally, elapsed)
     result["scheduled"] = len(offsets)
     result["rate_hz"] = config.rate_hz
     result["arrivals"] = config.arrivals
@@ -178,20 +140,20 @@ def run_latency(
     config: ScenarioConfig,
     clock: Callable[[], float] = time.perf_counter,
 ) -> dict[str, Any]:
-    outcomes: list[RequestOutcome] = []
+    tally = new_tally(pipeline, config)
     pipeline.monitor.sample_resources(clock())
     start = clock()
     give_up = start + config.duration_s * config.max_duration_factor
     while True:
         now = clock()
-        if (now - start >= config.duration_s and len(outcomes) >= config.min_queries) or now >= give_up:
+        if (now - start >= config.duration_s and tally.requests >= config.min_queries) or now >= give_up:
             break
-        outcomes.append(pipeline.process(samples[len(outcomes) % len(samples)]))
+        row = tally.requests % len(samples)
+        tally.add(pipeline.process(samples[row]), _label(labels, row))
     elapsed = clock() - start
-    indices = [index % len(samples) for index in range(len(outcomes))]
-    result = summarize_outcomes(pipeline, outcomes, elapsed, labels, indices)
+    result = summarize_run(pipeline, tally, elapsed)
     result["min_queries"] = config.min_queries
-    result["reached_min_queries"] = len(outcomes) >= config.min_queries
+    result["reached_min_queries"] = tally.requests >= config.min_queries
     return result
 
 
@@ -202,28 +164,28 @@ def run_throughput(
     config: ScenarioConfig,
     clock: Callable[[], float] = time.perf_counter,
 ) -> dict[str, Any]:
-    outcomes: list[RequestOutcome] = []
-    batch_ms: list[float] = []
+    tally = new_tally(pipeline, config)
+    batch_ms = LatencyStream(config.reservoir)
     model_s = 0.0
     size = config.batch_size
     pipeline.monitor.sample_resources(clock())
     start = clock()
-    while not batch_ms or clock() - start < config.duration_s:
-        first = len(outcomes)
+    while not batch_ms.count or clock() - start < config.duration_s:
+        first = tally.requests
         rows = np.arange(first, first + size) % len(samples)
         began = clock()
         results = pipeline.process_batch(samples[rows], deadline=math.inf)
-        batch_ms.append((clock() - began) * 1e3)
+        batch_ms.add((clock() - began) * 1e3)
         model_s += results[0].stage_s[0]
-        outcomes.extend(results)
+        for row, outcome in zip(rows.tolist(), results):
+            tally.add(outcome, _label(labels, row))
     elapsed = clock() - start
-    indices = [index % len(samples) for index in range(len(outcomes))]
-    result = summarize_outcomes(pipeline, outcomes, elapsed, labels, indices)
+    result = summarize_run(pipeline, tally, elapsed)
     result["batch_size"] = size
-    result["batches"] = len(batch_ms)
-    result["batch_ms"] = summarize(batch_ms)
-    result["samples_per_s"] = len(outcomes) / elapsed if elapsed > 0 else None
-    result["model_samples_per_s"] = len(outcomes) / model_s if model_s > 0 else None
+    result["batches"] = batch_ms.count
+    result["batch_ms"] = batch_ms.summary()
+    result["samples_per_s"] = tally.requests / elapsed if elapsed > 0 else None
+    result["model_samples_per_s"] = tally.requests / model_s if model_s > 0 else None
     return result
 
 

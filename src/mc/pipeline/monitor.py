@@ -5,6 +5,12 @@ Alerts are kept as data with the time they were raised (the engine never prints)
 process's CPU time over wall time, as a share of the cores it may use; memory is the resident set
 (/proc/self/status, else the peak from getrusage) against the memory limit. Resources are sampled
 at most once a second, so a frame never pays for reading /proc.
+
+Nothing here grows with the run: latencies are a window of the last 1000, completions are counted
+per 10 ms over the last 10 s (at most 1000 buckets; the rate is exact to within one bucket's
+completions at the window's edge, 0.1 % of it at a steady rate, and exact where frames are more
+than 10 ms apart), resource samples fold into running figures (count, exact mean, max,
+latest), and of the alerts the most recent 100 are kept as data while every one is counted.
 """
 
 from __future__ import annotations
@@ -15,11 +21,13 @@ from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from mc.percentiles import nearest_rank
+from mc.percentiles import RunningStats, nearest_rank
 from mc.resident import current_resident_mb
 
 RECENT_LATENCIES = 50  # the seed's latency alert looks at the mean of the last 50
 THROUGHPUT_WINDOW_S = 10.0
+COMPLETION_BUCKET_S = 0.01  # completions within 10 ms of a bucket's first are counted together
+ALERTS_KEPT = 100
 
 
 @dataclass(frozen=True)
@@ -55,10 +63,11 @@ class PerformanceMonitor:
         self.cores = max(1, cores)
         self.started = time.perf_counter() if started is None else started
         self.latencies: deque[float] = deque(maxlen=window)
-        self.completions: deque[float] = deque()
-        self.cpu_percent: list[float] = []
-        self.memory_mb: list[float] = []
-        self.alerts: list[Alert] = []
+        self.completions: deque[tuple[float, int]] = deque()  # (first completion's time, completions in its bucket)
+        self.cpu_percent = RunningStats()
+        self.memory_mb = RunningStats()
+        self.alerts: deque[Alert] = deque(maxlen=ALERTS_KEPT)
+        self.alerts_by_kind: dict[str, int] = {}
         self.completed = 0
         self.dropped = 0
         self._last_sample: tuple[float, float] | None = None
@@ -69,10 +78,14 @@ class PerformanceMonitor:
         self.latencies.append(latency_ms)
         if completed:
             self.completed += 1
-            self.completions.append(now)
+            completions = self.completions
+            if completions and now - completions[-1][0] < COMPLETION_BUCKET_S:
+                completions[-1] = (completions[-1][0], completions[-1][1] + 1)
+            else:
+                completions.append((now, 1))
             cutoff = now - THROUGHPUT_WINDOW_S
-            while self.completions and self.completions[0] < cutoff:
-                self.completions.popleft()
+            while completions and completions[0][0] < cutoff:
+                completions.popleft()
         else:
             self.dropped += 1
 
@@ -82,18 +95,18 @@ class PerformanceMonitor:
         if span < 1.0:
             return None
         cutoff = now - span
-        return sum(1 for moment in self.completions if moment >= cutoff) / span
+        return sum(count for moment, count in self.completions if moment >= cutoff) / span
 
     def sample_resources(self, now: float) -> None:
         cpu = time.process_time()
         if self._last_sample is not None:
             wall = now - self._last_sample[0]
             if wall > 0:
-                self.cpu_percent.append(100.0 * (cpu - self._last_sample[1]) / (wall * self.cores))
+                self.cpu_percent.add(100.0 * (cpu - self._last_sample[1]) / (wall * self.cores))
         self._last_sample = (now, cpu)
         rss = current_resident_mb()
         if rss is not None:
-            self.memory_mb.append(rss)
+            self.memory_mb.add(rss)
 
     def check(self, now: float) -> list[Alert]:
         """Sample resources, compare against the thresholds, keep and return the alerts raised."""
@@ -109,19 +122,18 @@ class PerformanceMonitor:
         throughput = self.throughput_hz(now)
         if throughput is not None and throughput < limits.low_throughput_hz:
             raised.append(Alert(at_s, "low_throughput", throughput, limits.low_throughput_hz))
-        if self.cpu_percent and self.cpu_percent[-1] > limits.high_cpu_percent:
-            raised.append(Alert(at_s, "high_cpu", self.cpu_percent[-1], limits.high_cpu_percent))
-        memory_percent = 100.0 * self.memory_mb[-1] / self.memory_limit_mb if self.memory_mb else 0.0
+        if self.cpu_percent and self.cpu_percent.last > limits.high_cpu_percent:
+            raised.append(Alert(at_s, "high_cpu", self.cpu_percent.last, limits.high_cpu_percent))
+        memory_percent = 100.0 * self.memory_mb.last / self.memory_limit_mb if self.memory_mb else 0.0
         if memory_percent > limits.high_memory_percent:
             raised.append(Alert(at_s, "high_memory", memory_percent, limits.high_memory_percent))
         self.alerts.extend(raised)
+        for alert in raised:
+            self.alerts_by_kind[alert.kind] = self.alerts_by_kind.get(alert.kind, 0) + 1
         return raised
 
     def summary(self, now: float) -> dict[str, Any]:
         ordered = sorted(self.latencies)
-        alerts_by_kind: dict[str, int] = {}
-        for alert in self.alerts:
-            alerts_by_kind[alert.kind] = alerts_by_kind.get(alert.kind, 0) + 1
         return {
             "latency_ms": {
                 "window": len(ordered),
@@ -131,16 +143,17 @@ class PerformanceMonitor:
             },
             "throughput_hz": self.throughput_hz(now),
             "cpu_percent": {
-                "mean": math.fsum(self.cpu_percent) / len(self.cpu_percent) if self.cpu_percent else None,
-                "max": max(self.cpu_percent) if self.cpu_percent else None,
+                "mean": self.cpu_percent.mean,
+                "max": self.cpu_percent.maximum,
                 "cores": self.cores,
             },
             "memory": {
-                "rss_mb_mean": math.fsum(self.memory_mb) / len(self.memory_mb) if self.memory_mb else None,
-                "rss_mb_max": max(self.memory_mb) if self.memory_mb else None,
+                "rss_mb_mean": self.memory_mb.mean,
+                "rss_mb_max": self.memory_mb.maximum,
                 "limit_mb": self.memory_limit_mb,
             },
             "thresholds": asdict(self.thresholds),
-            "alerts_by_kind": alerts_by_kind,
-            "alerts": [alert.as_dict() for alert in self.alerts],
+            "alerts_by_kind": dict(self.alerts_by_kind),
+            "alerts_raised": sum(self.alerts_by_kind.values()),
+            "alerts": [alert.as_dict() for alert in self.alerts],  # the most recent ALERTS_KEPT
         }

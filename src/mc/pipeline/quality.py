@@ -4,6 +4,8 @@ The seed's four levels (minimal, reduced, standard, enhanced) set how deep the r
 goes and how much introspection reports. The controller steps one level down when a window of
 latencies averages over the hard limit and one level up when it averages under a fraction of the
 target; each change is kept as data (when, from, to, why), never printed, so a bench can show it.
+A controller that flaps for hours would keep a change every window: every change is counted, and
+the most recent CHANGES_KEPT are kept as data.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from mc.pipeline.settings import ProcessorSettings
+
+CHANGES_KEPT = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +62,8 @@ class AdaptiveQualityController:
         self.settings = settings
         self._index = next(i for i, level in enumerate(QUALITY_LEVELS) if level.recursion_depth == settings.recursion_depth)
         self.start_level = QUALITY_LEVELS[self._index].name
-        self.changes: list[QualityChange] = []
+        self.changes: list[QualityChange] = []  # the most recent CHANGES_KEPT
+        self.change_count = 0
         self.requests_at_level: dict[str, int] = {level.name: 0 for level in QUALITY_LEVELS}
         self._window_sum = 0.0
         self._window_count = 0
@@ -89,6 +94,9 @@ class AdaptiveQualityController:
         self._index += step
         change = QualityChange(request, at_s, old, QUALITY_LEVELS[self._index].name, reason, mean_ms)
         self.changes.append(change)
+        self.change_count += 1
+        if len(self.changes) > CHANGES_KEPT:
+            del self.changes[0]  # at most once per window of requests, over 1000 entries: cheap
         return change
 
     def summary(self) -> dict[str, Any]:
@@ -97,5 +105,6 @@ class AdaptiveQualityController:
             "start_level": self.start_level,
             "final_level": self.level.name,
             "requests_at_level": dict(self.requests_at_level),
+            "change_count": self.change_count,
             "changes": [change.as_dict() for change in self.changes],
         }

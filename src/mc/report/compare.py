@@ -121,6 +121,15 @@ def _compare_variant(base: Variant, new: Variant, tolerances: Tolerances, fail_o
     return findings
 
 
+NOT_OBTAINED = "not obtained in the new report, so the check cannot be judged"
+
+
+def _lost(name: str, check: str, old: float, unit: str, fail_on: frozenset[str]) -> Finding:
+    """A gated figure the base had and the new report lacks: passing it unseen would let a broken
+    measurement through the gate, so it counts as failing the check (as an unjudged gate does)."""
+    return Finding(name, check, format_value(old, unit), "n/a", _verdict(True, False, check, fail_on), NOT_OBTAINED)
+
+
 def _findings(base: Variant, new: Variant, tolerances: Tolerances, fail_on: frozenset[str], reference: str) -> list[Finding]:
     name = base.name
     if new.status == "unavailable" and base.status != "unavailable":
@@ -139,6 +148,8 @@ def _findings(base: Variant, new: Variant, tolerances: Tolerances, fail_on: froz
                             _verdict(base_gates and not new_gates, new_gates and not base_gates, "gates", fail_on), failing))
 
     size_base, size_new = _value(base, "size_mb"), _value(new, "size_mb")
+    if size_base is not None and size_new is None:
+        findings.append(_lost(name, "size", size_base, "MB", fail_on))
     if size_base is not None and size_new is not None:
         grew = size_new > size_base * (1 + tolerances.size)
         findings.append(Finding(name, "size", format_value(size_base, "MB"), format_value(size_new, "MB"),
@@ -148,6 +159,8 @@ def _findings(base: Variant, new: Variant, tolerances: Tolerances, fail_on: froz
                                         ("auroc", "confidence_auroc", "auroc", tolerances.auroc),
                                         ("fidelity", "mean_cosine", "cosine", tolerances.fidelity)):
         old, now = _value(base, key), _value(new, key)
+        if old is not None and now is None:
+            findings.append(_lost(name, check, old, unit, fail_on))
         if old is None or now is None:
             continue
         findings.append(Finding(name, check, format_value(old, unit), format_value(now, unit),
@@ -155,6 +168,8 @@ def _findings(base: Variant, new: Variant, tolerances: Tolerances, fail_on: froz
                                 f"tolerance -{tolerance:g}{' pt' if unit == '%' else ''}"))
     if name != reference:
         old, now = _value(base, "latency_ratio"), _value(new, "latency_ratio")
+        if old is not None and now is None:
+            findings.append(_lost(name, "latency", old, "x", fail_on))
         if old is not None and now is not None:
             findings.append(Finding(name, "latency", format_value(old, "x"), format_value(now, "x"),
                                     _verdict(now > old * (1 + tolerances.latency), now < old * (1 - tolerances.latency), "latency", fail_on),
@@ -162,8 +177,36 @@ def _findings(base: Variant, new: Variant, tolerances: Tolerances, fail_on: froz
     return findings
 
 
+def _usable(variant: Variant) -> bool:
+    return any(figure.value is not None for figure in variant.figures.values())
+
+
+def check_usable(report: Report, role: str, label: str) -> None:
+    """Refuse a report that cannot be compared, before it is: every check skips a figure that is
+    not there, so a report of nothing (all NaN, all null, figures removed) would otherwise PASS.
+
+    A variant that failed or is unavailable is legitimate (it is compared by its status), and so
+    is one with only some figures n/a; a variant that says it ran but carries no figure at all is
+    not, and neither is a report without its reference, which every drop and ratio is taken from.
+    """
+    if report.variant(report.reference) is None:
+        raise InputError(f"{role} {label}: its reference variant {report.reference!r} is not in the report: every drop and ratio "
+                         "is measured against it; rerun mc run")
+    ran = [variant for variant in report.variants if variant.status == "ok"]
+    empty = [variant.name for variant in ran if not _usable(variant)]
+    if ran and len(empty) == len(ran):
+        raise InputError(f"{role} {label} has no usable figures for any variant (all missing, null or NaN): "
+                         "was it written by a failed run? rerun mc run")
+    if empty:
+        which = "reference variant" if empty == [report.reference] else "variant(s)"
+        raise InputError(f"{role} {label}: {which} {', '.join(empty)} ran (status ok) but has no usable figures (all missing, "
+                         "null or NaN): rerun mc run to write the report again")
+
+
 def compare_reports(base: Report, new: Report, fail_on: frozenset[str] = frozenset(CHECKS),
                     tolerances: Tolerances = Tolerances(), base_label: str = "base", new_label: str = "new") -> Comparison:
+    check_usable(base, "BASE", base_label)
+    check_usable(new, "NEW", new_label)
     if base.reference != new.reference:
         raise InputError(f"the reports measure against different references ({base.reference!r} vs {new.reference!r}): "
                          "their ratios cannot be compared; rerun with the same recipe")

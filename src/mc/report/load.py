@@ -29,4 +29,5 @@ def read_report(path: Path) -> Report:
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
-        raise InputError(f"{path}: {where}: {first['msg']}") from None
+        message = first["msg"].removeprefix("Value error, ")  # a validator's own sentence, not pydantic's wrapper
+        raise InputError(f"{path}: {where}: {message}") from None

@@ -5,22 +5,35 @@ Every figure carries its unit and how it was obtained: `measured` on this host (
 host and threads), `estimated` for a target the host is not (a roofline, labelled so), `counted`
 from the artifact itself (file size, parameters; the same on every machine), or `derived` from
 other figures of the same run (a drop against the reference, a latency ratio).
+
+A NaN (or infinite) value is read as not obtained (None): it is what a failed computation leaves in
+JSON, and every comparison with it is false, so a NaN figure would pass any check it entered.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import math
+from collections import Counter
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 REPORT_SCHEMA = "mc.report/1"
 
 Method = Literal["measured", "estimated", "counted", "derived"]
 
 
+def obtained(value: Any) -> Any:
+    """None for a float that is NaN or infinite: no figure anyone obtained; anything else as it is."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+Value = Annotated[float | None, AfterValidator(obtained)]
+
+
 class Figure(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    value: float | None  # None: not obtained (too few queries for a percentile, a failed step)
+    value: Value  # None: not obtained (too few queries for a percentile, a failed step, a NaN)
     unit: str  # "ms", "MB", "MiB", "%", "pt", "x", "count", "Hz", "auroc", "1"
     method: Method
     source: str  # how exactly: "measured on vm, 2 threads", "file size", "roofline estimated for pi5"
@@ -47,7 +60,7 @@ class Gate(BaseModel):
     name: str  # the recipe's key: max_accuracy_drop, max_p99_ms, max_size_mb, ...
     limit: float
     unit: str
-    value: float | None
+    value: Value
     passed: bool | None  # None: the figure could not be obtained, so the gate could not be judged
     note: str = ""
 
@@ -64,11 +77,18 @@ class Realtime(BaseModel):
     misses_over_limit: int  # over 100 ms (the hard deadline), drops included
     target_ms: float
     limit_ms: float
-    latency_ms: dict[str, float | int | None]  # count, mean, p50, p90, p95, p99, max (nearest rank)
+    # count, mean, p50, p90, p95, p99, max (nearest rank), and since mc recorded it the
+    # percentile_method: "exact", or "reservoir of N" when a long run's percentiles are estimated
+    latency_ms: dict[str, float | int | str | None]
     latency_curve_ms: list[float]  # nearest-rank value at percentiles 0..100, for plots
     final_quality_level: str | None
     quality_changes: int
     pipeline_quality: float | None  # the quality assessor's overall score
+
+    @field_validator("latency_ms")
+    @classmethod
+    def _nan_is_not_obtained(cls, latency: dict[str, Any]) -> dict[str, Any]:
+        return {key: obtained(value) for key, value in latency.items()}
 
 
 class Variant(BaseModel):
@@ -119,6 +139,17 @@ class Report(BaseModel):
     variants: list[Variant]
     hardware: list[HardwareRow] = Field(default_factory=list)
     recommendation: Recommendation
+
+    @field_validator("variants")
+    @classmethod
+    def _unique_names(cls, variants: list[Variant]) -> list[Variant]:
+        """compare and every renderer look a variant up by name: with two of one name, which one
+        was compared would be an accident of order."""
+        repeated = sorted(name for name, count in Counter(variant.name for variant in variants).items() if count > 1)
+        if repeated:
+            raise ValueError(f"variant name {', '.join(map(repr, repeated))} appears more than once: "
+                             "names must be unique; rerun mc run rather than editing reports by hand")
+        return variants
 
     def variant(self, name: str) -> Variant | None:
         return next((variant for variant in self.variants if variant.name == name), None)
