@@ -89,7 +89,7 @@ def _realtime(entry: dict[str, Any]) -> Realtime | None:
         misses_over_target=misses.get("over_target", 0), misses_over_limit=misses.get("over_limit", 0),
         target_ms=misses.get("over_target_ms", 50.0), limit_ms=misses.get("over_limit_ms", 100.0),
         latency_ms=scenario["latency_ms"], latency_curve_ms=scenario.get("latency_curve_ms", []),
-        final_quality_level=control.get("final_level"), quality_changes=len(control.get("changes", [])),
+        final_quality_level=control.get("final_level"), quality_changes=control.get("change_count", len(control.get("changes", []))),
         pipeline_quality=quality.get("overall"),
     )
 
