@@ -26,7 +26,8 @@ def root(
 ) -> None:
     """mc: export, quantize, prune, distill, compile and bench small models for edge targets.
 
-    Exit codes: 0 success, 1 a gate or check failed, 2 usage or input error, 3 a bug in mc.
+    Exit codes: 0 success, 1 a gate or check failed, 2 usage or input error, 3 a bug in mc,
+    130 interrupted (Ctrl-C), 143 terminated (SIGTERM); either way nothing half-done is kept.
     """
     set_state(CliState(debug=debug, quiet=quiet))
 
@@ -49,8 +50,24 @@ def hoist_global_flags(argv: list[str]) -> list[str]:
     return flags + rest + tail
 
 
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as shells report a process that SIGTERM ended
+
+
 def main() -> None:
-    app(args=hoist_global_flags(sys.argv[1:]), prog_name="mc")
+    """The `mc` command. SIGTERM (a supervisor, `kill`, a CI timeout) unwinds like Ctrl-C, so
+    temporaries go, worker processes are stopped and nothing half-done is published; it exits 143
+    where Ctrl-C exits 130, so a caller can still tell which one stopped it."""
+    from mc.processes import raise_on_sigterm
+
+    sigterm = raise_on_sigterm()
+    try:
+        app(args=hoist_global_flags(sys.argv[1:]), prog_name="mc")
+    except KeyboardInterrupt:  # arrived outside any command (while parsing or importing)
+        sys.exit(EXIT_TERMINATED if sigterm.received else 130)
+    except SystemExit:
+        if sigterm.received:
+            sys.exit(EXIT_TERMINATED)
+        raise
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from mc.bench.scenarios import ScenarioConfig
 from mc.bench.worker import thread_environment
 from mc.errors import CheckFailed, InputError
 from mc.pipeline.settings import ProcessorSettings
+from mc.processes import die_with_parent
 from mc.progress import Progress
 from mc.runtimes.opener import workload_of
 from mc.targets import TargetProfile, load_target
@@ -104,7 +105,7 @@ def run_worker(request: WorkerRequest, workdir: Path, name: str, timeout_s: floa
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "mc.bench.worker", str(request_path), str(result_path)],
-            env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+            env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent(),
         )
         timed_out = threading.Event()
 

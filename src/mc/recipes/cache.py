@@ -7,7 +7,9 @@ mc's own source, so a changed config, input, library or mc build can never hit a
 An artifact is a file with its sidecar beside it, or a directory (a text model and its tokenizer)
 hashed whole.
 An entry is published by renaming a finished directory into place, and a lookup re-hashes the
-artifact against its entry, so a half-written or altered entry is never returned.
+artifact and re-reads its sidecar against its entry, so a half-written or altered entry is never
+returned; a damaged entry is moved aside and rebuilt, never left to block the key.
+Failing to write the cache at all is the environment's fault, not a variant's: `CacheUnwritable`.
 """
 
 from __future__ import annotations
@@ -24,8 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mc.hashing import sha256_path
+from mc.artifact import TEXT_MODEL_FILE, ArtifactRecord, sidecar_path
+from mc.errors import InputError
+from mc.hashing import sha256_file, sha256_path
 from mc.paths import mc_home
+from mc.processes import apply_umask, owner_tag, remove_leftovers
+from mc.recipes.containment import inside, safe_name
 from mc.versions import library_versions
 
 CACHE_SCHEMA = "mc.cache/1"
@@ -62,40 +68,108 @@ class CachedArtifact:
     sha256: str
 
 
+class CacheUnwritable(InputError):
+    """The cache folder cannot be written (read-only, full, not a folder): every step would fail
+    alike, so a run stops with the reason instead of failing each variant."""
+
+
+def _sidecar_of(artifact: Path) -> Path:
+    """Where an artifact's record lives: beside a file, inside a directory (its model's)."""
+    return sidecar_path(artifact / TEXT_MODEL_FILE) if artifact.is_dir() else sidecar_path(artifact)
+
+
+def _describes(sidecar: Path, artifact: Path) -> bool:
+    """True when `sidecar` parses as an mc artifact record of the file it sits beside."""
+    try:
+        record = ArtifactRecord.model_validate(json.loads(sidecar.read_text()))
+        described = artifact / TEXT_MODEL_FILE if artifact.is_dir() else artifact
+        return described.is_file() and record.sha256 == sha256_file(described)
+    except (OSError, ValueError):  # pydantic's ValidationError is a ValueError
+        return False
+
+
 class ArtifactCache:
     def __init__(self, root: Path | None = None) -> None:
         self.root = root or default_cache_root()
 
+    def check_writable(self) -> None:
+        """Raise CacheUnwritable unless entries can be made here (before a run does any work)."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = Path(tempfile.mkdtemp(prefix=f".probe.{owner_tag()}.", suffix=".tmp", dir=self.root))
+            probe.rmdir()
+        except OSError as error:
+            raise self._unwritable(error) from None
+
+    def _unwritable(self, error: OSError) -> CacheUnwritable:
+        return CacheUnwritable(f"cannot write the artifact cache at {self.root} ({error.strerror or error}): "
+                               "set MC_HOME to a writable folder, or run with --no-cache")
+
     def _entry_dir(self, key: str) -> Path:
-        return self.root / key[:2] / key
+        if len(key) != 64 or any(c not in "0123456789abcdef" for c in key):
+            raise ValueError(f"not a cache key: {key!r}")
+        return inside(self.root, self.root / key[:2] / key)
 
     def lookup(self, key: str) -> CachedArtifact | None:
-        """The artifact stored under `key`, verified against its recorded hash; None otherwise."""
+        """The artifact stored under `key`, verified whole against its entry (the artifact's hash,
+        its sidecar a record of that artifact); None otherwise, with a damaged entry moved away."""
         directory = self._entry_dir(key)
+        if not directory.exists():
+            return None
         try:
             entry = json.loads((directory / ENTRY_FILE).read_text())
-        except (OSError, ValueError):
-            return None
-        artifact = directory / str(entry.get("file", ""))
-        if entry.get("key") != key or not artifact.exists() or artifact == directory or sha256_path(artifact) != entry.get("sha256"):
-            shutil.rmtree(directory, ignore_errors=True)  # damaged: drop it, the step runs again
+            artifact = directory / str(entry.get("file", ""))
+            whole = (entry.get("key") == key and safe_name(str(entry.get("file"))) and artifact.exists()
+                     and sha256_path(artifact) == entry.get("sha256"))
+            if whole:  # a sidecar is published with the artifact: it must be the one the pass wrote, or absent as then
+                sidecar = _sidecar_of(artifact)
+                whole = _describes(sidecar, artifact) if entry.get("sidecar") or sidecar.exists() else True
+        except (OSError, ValueError, AttributeError):  # unreadable, not JSON, not a mapping
+            whole = False
+        if not whole:
+            self._discard(directory)  # the step runs again and publishes a sound entry
             return None
         return CachedArtifact(key, artifact, entry["sha256"])
+
+    def _discard(self, directory: Path) -> None:
+        """Move a damaged entry aside (one rename, so the key is free at once), then delete it."""
+        aside = directory.with_name(f".{directory.name[:12]}.{owner_tag()}.{os.urandom(4).hex()}.damaged")
+        try:
+            os.rename(directory, aside)
+        except FileNotFoundError:  # another run discarded it first
+            return
+        except OSError:
+            aside = directory
+        shutil.rmtree(aside, ignore_errors=True)
 
     @contextlib.contextmanager
     def produce(self, key: str, file_name: str, description: dict[str, Any]) -> Iterator[Path]:
         """Yield the path the pass writes its artifact to; publish the entry only if the block
         succeeds (with its sidecar, if the pass wrote one). Errors and Ctrl-C leave nothing."""
+        if not safe_name(file_name):
+            raise ValueError(f"not a file name for a cache entry: {file_name!r}")
         final = self._entry_dir(key)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{key[:12]}.", suffix=".tmp", dir=final.parent))
         try:
-            artifact = staging / file_name
+            final.parent.mkdir(parents=True, exist_ok=True)
+            remove_leftovers(final.parent)
+            # the owner in the name lets a later run tell a dead run's leftovers from a live one's
+            staging = Path(tempfile.mkdtemp(prefix=f".{key[:12]}.{owner_tag()}.", suffix=".tmp", dir=final.parent))
+            apply_umask(staging)
+        except OSError as error:
+            raise self._unwritable(error) from None
+        try:
+            artifact = inside(staging, staging / file_name)
             yield artifact
             if not artifact.exists():
                 raise RuntimeError(f"the {description.get('pass')} pass wrote no artifact at {artifact}")
-            entry = {"key": key, "file": file_name, "sha256": sha256_path(artifact), **description}
+            sidecar = _sidecar_of(artifact)
+            if sidecar.exists() and not _describes(sidecar, artifact):
+                raise RuntimeError(f"the {description.get('pass')} pass wrote a sidecar that does not describe its artifact")
+            entry = {"key": key, "file": file_name, "sha256": sha256_path(artifact),
+                     "sidecar": str(sidecar.relative_to(staging)) if sidecar.exists() else None, **description}
             (staging / ENTRY_FILE).write_text(json.dumps(entry, indent=2, default=str) + "\n")
+            if final.exists():
+                self.lookup(key)  # a damaged entry in the way is moved aside; a sound one stays
             try:
                 os.rename(staging, final)
             except OSError:  # another run published the same key first: identical content, keep theirs
@@ -103,3 +177,4 @@ class ArtifactCache:
                     raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+

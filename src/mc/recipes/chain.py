@@ -4,7 +4,9 @@ already ran. Nothing here knows a pass by name: each pass's config declares what
 it makes, what it reads and whether it can run on this host (`mc.passes.PassConfig`).
 
 A step that fails ends its variant with the reason; a step whose backend this host lacks marks the
-variant unavailable; either way the other variants go on.
+variant unavailable; either way the other variants go on. Two things end the whole run instead,
+since every variant would meet them alike: an interrupt (Ctrl-C, SIGTERM; also when a library
+wrapped it in an error of its own) and a cache that cannot be written.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from mc.artifact import Artifact
-from mc.errors import BackendUnavailable, McError
+from mc.errors import BackendUnavailable, InputError, McError
+from mc.hashing import sha256_path
 from mc.passes import PassContext, run_pass, source_artifact
+from mc.processes import interrupt_in
 from mc.progress import Progress
-from mc.recipes.cache import ArtifactCache, cache_key
+from mc.recipes.cache import ArtifactCache, CacheUnwritable, cache_key
 from mc.recipes.schema import Recipe, Step
 from mc.targets import TargetProfile
 
@@ -76,10 +80,23 @@ class ChainContext:
         """The recipe's model, loaded once up front: a bad model is an input error before any work."""
         return source_artifact(self.recipe.model, self.passes.input_shape)
 
+    @cached_property
+    def declared_inputs(self) -> dict[str, str]:
+        """The content of the files the recipe's `inputs:` names (a factory's weights): mc cannot
+        see what user code reads, so the recipe says, and every step's key covers it."""
+        digests = {}
+        for path in self.recipe.inputs:
+            if not Path(path).exists():
+                raise InputError(f"{self.recipe.source}: inputs: {path} no longer exists")
+            digests[path] = sha256_path(Path(path))
+        return digests
+
     def step_inputs(self, step: Step, parent: Artifact, first: bool) -> dict[str, Any]:
         """Everything besides the parent and the config that the step's output depends on."""
         inputs = self.passes.input_digests(step.config.reads(parent.kind))
         inputs.update(step.config.named_inputs())
+        if self.recipe.inputs:
+            inputs["declared_inputs"] = self.declared_inputs
         if first:
             inputs["source"] = {"model": self.recipe.model, "input_shape": self.recipe.input_shape}
         return inputs
@@ -109,13 +126,19 @@ def build_variant(name: str, steps: tuple[Step, ...], context: ChainContext, cac
                 hit = cache.lookup(key)
                 if hit is None:
                     raise McError(f"the {step.pass_name} step's output vanished from the cache at {cache.root}")
+        except CacheUnwritable:
+            raise
         except BackendUnavailable as error:
             build.status, build.error, build.failed_step = "unavailable", f"unavailable on this host: {error}", step.pass_name
             return build
         except McError as error:
+            if (interrupt := interrupt_in(error)) is not None:
+                raise interrupt from None
             build.status, build.error, build.failed_step = "failed", f"{step.pass_name}: {error}", step.pass_name
             return build
         except Exception as error:  # a bug or a library's failure: this variant fails, the others go on
+            if (interrupt := interrupt_in(error)) is not None:  # Ctrl-C inside a library that wrapped it
+                raise interrupt from None
             detail = (str(error).strip().splitlines() or [""])[0][:300]
             build.status, build.failed_step = "failed", step.pass_name
             build.error = f"{step.pass_name}: {type(error).__name__}: {detail} (rerun with --debug for the traceback)"

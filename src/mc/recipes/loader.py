@@ -15,11 +15,13 @@ from pydantic import BaseModel, ValidationError
 from mc.artifact import kind_of_spec
 from mc.errors import InputError
 from mc.passes import pass_types
+from mc.recipes.containment import NAME_RULE, safe_name
 from mc.recipes.schema import Gates, Recipe, Step
 
 PathKey = tuple[Any, ...]
 Lines = dict[PathKey, str]  # path in the merged document -> "file:line" it was written at
 MAX_EXTENDS_DEPTH = 8
+MAX_NODES = 100_000  # values in a recipe once its aliases are expanded; real recipes have a few hundred
 TOP_LEVEL_KEYS = set(Recipe.model_fields) - {"source"} | {"extends"}
 
 
@@ -54,7 +56,7 @@ def resolve_recipe_path(spec: str, relative_to: Path | None = None) -> Path:
 
 def _line_map(node: yaml.Node, file: str, path: PathKey, lines: Lines) -> None:
     """Record where every key and value was written; refuse duplicate keys (YAML keeps the last silently)."""
-    lines[path] = f"{file}:{node.start_mark.line + 1}"
+    lines.setdefault(path, f"{file}:{node.start_mark.line + 1}")  # a key's own line, not its value's
     if isinstance(node, yaml.MappingNode):
         seen: dict[Any, int] = {}
         for key_node, value_node in node.value:
@@ -76,9 +78,12 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], Lines]:
         text = path.read_text()
     except OSError as error:
         raise InputError(f"{path}: cannot read the recipe ({error.strerror})") from None
+    loader = yaml.SafeLoader(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = loader.get_single_node()
+        if node is not None:
+            _check_size(node, str(path))  # before anything walks the aliases' expansion
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
@@ -86,11 +91,47 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], Lines]:
         if problem == "mapping values are not allowed here":
             problem += ": a value that contains ': ' needs quotes"
         raise InputError(f"{where}: not valid YAML ({problem})") from None
+    except RecursionError:
+        raise InputError(f"{path}: nested too deeply to be a recipe") from None
+    finally:
+        loader.dispose()
     if not isinstance(data, dict):
         raise InputError(f"{path}: a recipe is a YAML mapping with model, target and variants (see recipes/quickstart.yaml)")
     lines: Lines = {}
     _line_map(node, str(path), (), lines)
     return data, lines
+
+
+def _check_size(root: yaml.Node, file: str) -> None:
+    """Refuse a document whose aliases expand past MAX_NODES (an "alias bomb": eleven lines of
+    nested `&a [*b, *b, ...]` expand to billions of values). YAML shares an aliased node, so the
+    expanded size is counted once per distinct node, in time linear in the file."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        if id(node) in sizes:
+            return sizes[id(node)]
+        if id(node) in open_nodes:  # `&a [*a]`: a value that contains itself has no finite expansion
+            raise InputError(f"{file}:{node.start_mark.line + 1}: an alias refers to a value that contains it; "
+                             "write the value out")
+        open_nodes.add(id(node))
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.MappingNode):
+            children = [child for pair in node.value for child in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        total = 1
+        for child in children:
+            total += size(child)
+            if total > MAX_NODES:
+                raise InputError(f"{file}:{node.start_mark.line + 1}: the recipe expands to more than {MAX_NODES:,} values "
+                                 "(aliases nested in aliases); write it out plainly")
+        open_nodes.discard(id(node))
+        sizes[id(node)] = total
+        return total
+
+    size(root)
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any], base_lines: Lines, override_lines: Lines,
@@ -234,6 +275,21 @@ def _check_names(recipe: Recipe, lines: Lines, fallback: str) -> None:
             raise InputError(f"{_where(lines, ('model',), fallback)}: model: {error}") from None
 
 
+def _resolve_inputs(inputs: tuple[str, ...], lines: Lines, fallback: str) -> tuple[str, ...]:
+    """Each declared input as an absolute path, relative to the recipe file that names it (an
+    `extends:` parent's inputs are relative to the parent); a missing one is refused with its line."""
+    resolved = []
+    for index, spec in enumerate(inputs):
+        where = _where(lines, ("inputs", index), fallback)
+        declared_in = Path(where.rsplit(":", 1)[0]).parent
+        path = Path(spec).expanduser()
+        path = path if path.is_absolute() else declared_in / path
+        if not path.exists():
+            raise InputError(f"{where}: inputs[{index}]: {spec} not found (paths are relative to the recipe file)")
+        resolved.append(str(path.resolve()))
+    return tuple(resolved)
+
+
 def parse_recipe(data: dict[str, Any], lines: Lines, source: str) -> Recipe:
     """A validated Recipe from merged YAML data; errors name the file and line."""
     fallback = f"{source}:1"
@@ -250,6 +306,8 @@ def parse_recipe(data: dict[str, Any], lines: Lines, source: str) -> Recipe:
     variants: dict[str, tuple[Step, ...]] = {}
     for name, steps in raw_variants.items():
         path = ("variants", name)
+        if not safe_name(name):  # it names a folder of the run: `../x` would write outside it
+            raise InputError(f"{_where(lines, ('variants', str(name)), fallback)}: variants: variant name {name!r}: {NAME_RULE}")
         if not isinstance(steps, list) or not steps:
             raise InputError(f"{_where(lines, path, fallback)}: {_dotted(path)}: a variant is a non-empty list of steps")
         variants[str(name)] = tuple(_parse_step(item, path + (index,), lines, fallback) for index, item in enumerate(steps))
@@ -258,11 +316,13 @@ def parse_recipe(data: dict[str, Any], lines: Lines, source: str) -> Recipe:
         recipe = Recipe.model_validate({**values, "variants": variants, "source": source})
     except ValidationError as error:
         loc, message = _validation_message(error, Recipe)
-        if loc[:1] == ("variants",) and len(loc) == 2:
-            message = f"variant name {loc[1]!r}: use letters, digits, '.', '_' and '-'"
+        if loc == ("name",) and isinstance(values.get("name"), str):
+            message = f"recipe name {values.get('name')!r}: {NAME_RULE}"
         raise InputError(f"{_where(lines, loc, fallback)}: {_dotted(loc)}: {message}") from None
     for path, message in recipe.problems():
         raise InputError(f"{_where(lines, path, fallback)}: {_dotted(path)}: {message}")
+    if recipe.inputs:
+        recipe = recipe.model_copy(update={"inputs": _resolve_inputs(recipe.inputs, lines, fallback)})
     _check_names(recipe, lines, fallback)
     for name, steps in recipe.variants.items():
         _check_chain(recipe.model, name, steps, lines, fallback)

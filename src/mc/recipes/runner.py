@@ -4,7 +4,10 @@ raw bench result, report.json and its Markdown and HTML renderings, then `<out>/
 pointed at it.
 
 The run is assembled in a hidden staging directory and renamed into place only when complete, so
-an error or Ctrl-C leaves no half-written run (and the cache keeps only finished entries).
+an error or Ctrl-C leaves no half-written run (and the cache keeps only finished entries); what a
+killed run left (its staging, tagged with its process) is removed by the next run. Every file the
+run writes is checked to lie inside its run directory. A run that cannot write its folder or the
+cache stops before any work with the reason (an input error): every variant would fail alike.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ from typing import Any
 from mc.atomic import write_json_atomic
 from mc.bench.runner import run_bench
 from mc.errors import InputError
+from mc.processes import apply_umask, owner_tag, remove_leftovers
 from mc.progress import Progress
 from mc.recipes.cache import ArtifactCache
+from mc.recipes.containment import NAME_RULE, inside, safe_name
 from mc.recipes.chain import ChainContext, VariantBuild, build_variant
 from mc.recipes.schema import Recipe
 from mc.recipes.timing import time_side_by_side
@@ -80,7 +85,7 @@ def _publish_artifact_copy(source: Path, destination: Path) -> None:
 def _update_latest(recipe_dir: Path, run_id: str) -> None:
     """Point `latest` at the new run atomically (a symlink renamed over the old one)."""
     link = recipe_dir / LATEST
-    temporary = recipe_dir / f".{LATEST}.{secrets.token_hex(4)}"
+    temporary = recipe_dir / f".{LATEST}.{owner_tag()}.{secrets.token_hex(4)}.tmp"
     try:
         os.symlink(run_id, temporary)
         os.replace(temporary, link)
@@ -104,18 +109,24 @@ def run_recipe(
     names, note = select_variants(recipe, only)
     if note:
         log(note)
+    recipe_dir = _run_folder(out_root, recipe.name)
+    cache = ArtifactCache(cache_root)
+    if use_cache:
+        cache.check_writable()
     target = load_target(recipe.target)
     threads = target.host_threads()
     context = ChainContext(recipe, target, threads, progress, debug)
     log(f"model {recipe.model}: {context.source.kind}, sha256 {context.source.sha256[:12]}")  # loads it: bad input fails here
 
     run_id = new_run_id(started)
-    recipe_dir = out_root / recipe.name
-    recipe_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{run_id}.", suffix=".partial", dir=recipe_dir))
-    scratch_cache = None if use_cache else Path(tempfile.mkdtemp(prefix="mc-nocache-"))
+    remove_leftovers(recipe_dir)  # what killed runs left here
+    staging = Path(tempfile.mkdtemp(prefix=f".{run_id}.{owner_tag()}.", suffix=".partial", dir=recipe_dir))
+    scratch_cache: Path | None = None
     try:
-        cache = ArtifactCache(scratch_cache or cache_root)
+        apply_umask(staging)
+        if not use_cache:
+            scratch_cache = Path(tempfile.mkdtemp(prefix="mc-nocache-"))
+            cache = ArtifactCache(scratch_cache)
         builds: list[VariantBuild] = []
         with progress.task("building variants", total=len(names)) as task:
             for name in names:
@@ -127,21 +138,24 @@ def run_recipe(
         artifact_paths: dict[str, str] = {}
         for build in builds:
             if build.status == "ok" and build.artifact is not None:
+                if not safe_name(build.name):  # the loader refuses such names; this guards every other caller
+                    raise InputError(f"variant name {build.name!r}: {NAME_RULE}")
                 relative = Path("artifacts") / (build.name if build.artifact.is_dir() else f"{build.name}{''.join(build.artifact.suffixes)}")
-                _publish_artifact_copy(build.artifact, staging / relative)
+                _publish_artifact_copy(build.artifact, inside(staging, staging / relative))
                 artifact_paths[build.name] = str(staging / relative)
         bench, timing = _bench(recipe, builds, artifact_paths, context, progress, log)
         finished = dt.datetime.now(dt.timezone.utc)
         run_meta = {
             "id": run_id, "started": started.isoformat(timespec="seconds"), "finished": finished.isoformat(timespec="seconds"),
             "seconds": round(time.time() - began, 1), "only": only, "cache": "on" if use_cache else "off (--no-cache)",
+            "cache_notes": cache_notes(recipe),
         }
         report = build_report(_run_plan(recipe), [_built(build, artifact_paths, staging) for build in builds],
                               bench, timing, run_meta, staging)
         if bench is not None:
             write_json_atomic(staging / "bench.json", bench)
         _write_report_files(report, staging)
-        final = recipe_dir / run_id
+        final = inside(recipe_dir, recipe_dir / run_id)
         os.rename(staging, final)
         _update_latest(recipe_dir, run_id)
         return RunOutcome(final, report)
@@ -149,6 +163,32 @@ def run_recipe(
         shutil.rmtree(staging, ignore_errors=True)
         if scratch_cache is not None:
             shutil.rmtree(scratch_cache, ignore_errors=True)
+
+
+def _run_folder(out_root: Path, recipe_name: str) -> Path:
+    """`<out>/<recipe>/`, created and checked before any work: a run that could not be written
+    would otherwise fail only after building and benching everything."""
+    if not safe_name(recipe_name):
+        raise InputError(f"recipe name {recipe_name!r}: {NAME_RULE}")
+    recipe_dir = inside(out_root, out_root / recipe_name)
+    try:
+        recipe_dir.mkdir(parents=True, exist_ok=True)
+        probe = Path(tempfile.mkdtemp(prefix=f".probe.{owner_tag()}.", suffix=".tmp", dir=recipe_dir))
+        probe.rmdir()
+    except OSError as error:
+        what = "is a file, not a folder" if out_root.is_file() else f"cannot be written ({error.strerror or error})"
+        raise InputError(f"--out {out_root}: {what}: give a folder mc can write runs to") from None
+    return recipe_dir
+
+
+def cache_notes(recipe: Recipe) -> list[str]:
+    """What the cache cannot vouch for in this run, said in the report rather than assumed."""
+    notes = []
+    if recipe.is_factory and not recipe.inputs:
+        notes.append(f"the model is a factory ({recipe.model}): its .py file is in every cache key, but a factory may "
+                     "read files mc cannot see: declare them with inputs: (e.g. inputs: [weights.pt]) so a changed file "
+                     "misses the cache")
+    return notes
 
 
 def _bench(recipe: Recipe, builds: list[VariantBuild], artifact_paths: dict[str, str], context: ChainContext,

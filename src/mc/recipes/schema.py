@@ -9,13 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mc.bench.config import BenchConfig
 from mc.passes import PassConfig
 from mc.percentiles import min_queries
+from mc.recipes.containment import NAME_RULE, SAFE_NAME, safe_name
 
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+# Recipe and variant names become folder and file names: one path component, never `..`.
+NAME_PATTERN = f"^{SAFE_NAME.pattern}$"
 
 
 class Gates(BaseModel):
@@ -56,9 +58,24 @@ class Recipe(BaseModel):
     target: str = "x86-cpu"
     reference: str | None = Field(None, description="the variant drops and ratios are measured against [default: the first]")
     variants: dict[str, tuple[Step, ...]]
+    inputs: tuple[str, ...] = Field((), description="files the model's source reads (a factory's weights), relative to "
+                                    "the recipe: their content goes into every step's cache key")
     bench: BenchConfig = BenchConfig()
     gates: Gates = Gates()
     source: str = ""  # the file it was read from (set by the loader)
+
+    @field_validator("variants")
+    @classmethod
+    def _variant_names_are_safe(cls, variants: dict[str, tuple[Step, ...]]) -> dict[str, tuple[Step, ...]]:
+        for name in variants:
+            if not safe_name(name):
+                raise ValueError(f"variant name {name!r}: {NAME_RULE}")
+        return variants
+
+    @property
+    def is_factory(self) -> bool:
+        """A model built by user code (`file.py:build`), which may read files mc cannot see."""
+        return ":" in self.model and not self.model.endswith((".onnx", ".pt", ".pth"))
 
     def problems(self) -> list[tuple[tuple[str, ...], str]]:
         """Rules across fields, as (path in the file, message) so the loader can name the line."""

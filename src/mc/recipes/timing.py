@@ -63,6 +63,7 @@ def time_side_by_side(paths: dict[str, str], threads: int, input_shape: tuple[in
     (the bench has already judged every variant; only the ratios would be missing). `target` (a
     profile name) chooses the runtimes' providers as the bench did; None: the CPU."""
     from mc.bench.worker import thread_environment
+    from mc.processes import die_with_parent
 
     with tempfile.TemporaryDirectory(prefix="mc-timing-") as tmp:
         request, result = Path(tmp) / "request.json", Path(tmp) / "result.json"
@@ -71,7 +72,8 @@ def time_side_by_side(paths: dict[str, str], threads: int, input_shape: tuple[in
         try:
             completed = subprocess.run([sys.executable, "-m", "mc.recipes.timing", str(request), str(result)],
                                        env={**os.environ, **thread_environment(threads)}, capture_output=True,
-                                       text=True, timeout=TIMEOUT_S, stdin=subprocess.DEVNULL)
+                                       text=True, timeout=TIMEOUT_S, stdin=subprocess.DEVNULL,
+                                       preexec_fn=die_with_parent())
         except subprocess.TimeoutExpired:
             return {"error": f"side-by-side timing took over {TIMEOUT_S} s and was stopped"}
         if completed.returncode != 0 or not result.exists():
