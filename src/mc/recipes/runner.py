@@ -164,7 +164,8 @@ def _bench(recipe: Recipe, builds: list[VariantBuild], artifact_paths: dict[str,
     benched = {name: entry for name, entry in zip(artifact_paths, bench["variants"])}
     timed = {name: artifact_paths[name] for name, entry in benched.items() if entry["status"] == "ok"}
     with progress.task("timing side by side", total=1) as task:
-        timing = time_side_by_side(timed, context.threads, context.input_shape, recipe.target) if timed else None
+        timing = (time_side_by_side(timed, context.threads, context.input_shape, recipe.target, recipe.reference_variant)
+                  if timed else None)
         task.advance(1, "")
     bench["variant_names"] = list(benched)
     return bench, timing
