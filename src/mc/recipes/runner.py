@@ -174,7 +174,7 @@ def _bench(recipe: Recipe, builds: list[VariantBuild], artifact_paths: dict[str,
 def _run_plan(recipe: Recipe) -> RunPlan:
     return RunPlan(name=recipe.name, description=recipe.description, path=recipe.source, model=recipe.model, data=recipe.data,
                    target=recipe.target, reference=recipe.reference_variant, gates=recipe.gates.model_dump(),
-                   bench=recipe.bench.model_dump(mode="json"))
+                   bench=recipe.bench.model_dump(mode="json"), objective=recipe.objective)
 
 
 def _built(build: VariantBuild, artifact_paths: dict[str, str], run_dir: Path) -> BuiltVariant:

@@ -7,7 +7,7 @@ The loader (`mc.recipes.loader`) turns YAML into this and reports errors with fi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -58,6 +58,8 @@ class Recipe(BaseModel):
     variants: dict[str, tuple[Step, ...]]
     bench: BenchConfig = BenchConfig()
     gates: Gates = Gates()
+    objective: Literal["latency", "size", "accuracy"] = Field(
+        "latency", description="what the recommendation optimizes among variants that pass every gate (see the report's rule)")
     source: str = ""  # the file it was read from (set by the loader)
 
     def problems(self) -> list[tuple[tuple[str, ...], str]]:
