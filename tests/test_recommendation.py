@@ -74,3 +74,89 @@ def test_compare_passes_overlapping_intervals_and_catches_a_one_and_a_half_times
     assert result.exit_code == 1
     failing = [line for line in result.stdout.splitlines() if "❌ regression" in line and "| latency |" in line]
     assert len(failing) == 1 and failing[0].startswith("| int8-static |") and "int8-static is slower" in failing[0]
+
+
+# --- the auto search's objective, on a fake judge (no model is quantized or timed) ----------------
+
+CANDIDATES = {  # op type -> (ratio, low, high, size in bytes, accuracy)
+    "MatMul": (0.50, 0.48, 0.52, 300, 0.970),
+    "Gemm": (0.51, 0.49, 0.53, 200, 0.960),  # overlaps MatMul's interval: one speed, and smaller
+    "Conv": (0.98, 0.95, 1.01, 100, 0.975),  # indistinguishable from fp32, smallest
+    "Gather": (0.90, 0.88, 0.92, 350, 0.950),  # dominated by MatMul on all three
+}
+
+
+class FakeJudge:
+    selection = "fake"
+
+    def __init__(self, candidates: dict[str, tuple]):
+        self.candidates, self.op_of = candidates, {}
+
+    def score(self, path):
+        op = self.op_of.get(Path(path).name)
+        return {"accuracy": 0.98 if op is None else self.candidates[op][4]}
+
+    def within_budget(self, metrics, reference):
+        return True, "within budget"
+
+    def latency_ms(self, paths, rounds):
+        raise AssertionError("the search asks for ratios with intervals when the judge has them")
+
+    def latency_ratios(self, paths, reference, min_rounds, max_seconds):
+        from mc.ratios import RatioInterval, RatioTiming, verdict
+
+        ratios = {}
+        for name, path in paths.items():
+            ratio, low, high = (1.0, 1.0, 1.0) if name == reference else self.candidates[self.op_of[Path(path).name]][:3]
+            ratios[name] = RatioInterval(ratio, low, high, verdict(low, high), min_rounds)
+        return RatioTiming(reference, {name: r.ratio for name, r in ratios.items()}, ratios, min_rounds, 0.1)
+
+
+def _search(tmp_path, monkeypatch, objective, candidates=CANDIDATES):
+    from types import SimpleNamespace
+
+    import mc.quantization.search as search_module
+    from mc.progress import SilentProgress
+    from mc.quantization.scheme import DynamicStep, QuantizePlan
+
+    judge = FakeJudge(candidates)
+
+    def fake_apply(plan, source, path, calibration, input_name):
+        op = plan.steps[0].op_types[0]
+        judge.op_of[Path(path).name] = op
+        Path(path).write_bytes(b"\0" * candidates[op][3])
+        return SimpleNamespace(modules={})
+
+    monkeypatch.setattr(search_module, "apply_plan", fake_apply)
+    monkeypatch.setattr(search_module, "precision_table", lambda path, modules: {})
+    monkeypatch.setattr(search_module, "summary_line", lambda table: "fake")
+    source = tmp_path / "fp32.onnx"
+    source.write_bytes(b"\0" * 400)
+    plans = [QuantizePlan(steps=(DynamicStep(op_types=(op,)),)) for op in candidates]
+
+    def space(searcher):
+        yield "op types", plans
+
+    return search_module.search(source, space, judge, None, "x", SilentProgress(), tmp_path, objective=objective)
+
+
+def test_search_latency_objective_takes_the_smallest_of_the_overlapping_fastest(tmp_path, monkeypatch):
+    result = _search(tmp_path, monkeypatch, "latency")
+    assert result.best.plan.steps[0].op_types == ("Gemm",) and "objective latency" in result.verdict
+    rows = {row["short_label"]: row for row in result.table()}
+    assert {row["speed"] for row in rows.values() if row["plan"]} == {"faster", "indistinguishable"}
+    pareto = {tuple(row["plan"]["steps"][0]["op_types"]) if row["plan"] else "fp32": row["pareto"] for row in result.table()}
+    assert pareto == {"fp32": True, ("MatMul",): True, ("Gemm",): True, ("Conv",): True, ("Gather",): False}
+
+
+def test_search_size_objective_takes_the_smallest_not_significantly_slower(tmp_path, monkeypatch):
+    assert _search(tmp_path, monkeypatch, "size").best.plan.steps[0].op_types == ("Conv",)
+
+
+def test_search_accuracy_objective_takes_the_most_accurate_of_the_faster(tmp_path, monkeypatch):
+    assert _search(tmp_path, monkeypatch, "accuracy").best.plan.steps[0].op_types == ("MatMul",)
+
+
+def test_search_keeps_fp32_when_no_interval_clears_parity(tmp_path, monkeypatch):
+    result = _search(tmp_path, monkeypatch, "latency", {"Conv": CANDIDATES["Conv"]})
+    assert result.best is result.fp32 and "not faster beyond timing noise" in result.verdict

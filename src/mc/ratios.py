@@ -35,7 +35,7 @@ TARGET_WIDTH = 0.03  # stop once every interval is within +-3% of its ratio
 RESAMPLES = 2000
 CONFIDENCE = 0.95
 MIN_ROUNDS = 9
-MAX_ROUNDS = 400
+MAX_ROUNDS = 1000  # the time budget is the real limit; this bounds the bootstrap
 CHECK_EVERY = 3  # rounds between interval checks (the bootstrap is cheap, but not free)
 
 
@@ -129,3 +129,12 @@ def interleaved_ratios(
     ratios[reference] = RatioInterval(1.0, 1.0, 1.0, "indistinguishable", done)
     return RatioTiming(reference, {name: statistics.median(values) for name, values in means.items()},
                        {name: ratios[name] for name in names}, done, time.perf_counter() - start)
+
+
+def onnx_latency_ratios(paths: dict[str, Any], reference: str, threads: int, sample: Any, **kwargs) -> RatioTiming:
+    """`interleaved_ratios` over ONNX files, each in ONNX Runtime with `threads` intra-op threads."""
+    from mc.runtimes import open_onnx
+
+    shared = threads > 1 and len(paths) > 1  # several multi-threaded sessions must not spin against each other
+    predictors = {name: open_onnx(path, threads=threads, shared_cores=shared) for name, path in paths.items()}
+    return interleaved_ratios(predictors, sample, reference, **kwargs)

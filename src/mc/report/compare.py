@@ -184,7 +184,7 @@ def _latency_finding(name: str, base: Figure, new: Figure, tolerance: float, fai
     the tolerance allows. Without (an older report), the point ratios as before."""
     old, now = base.value, new.value
     assert old is not None and now is not None
-    base_span, new_span = base.interval(), new.interval()
+    base_span, new_span = _consistent_interval(base), _consistent_interval(new)
     if base_span and new_span:
         worse = new_span[0] > base_span[1] * (1 + tolerance)
         better = new_span[1] < base_span[0] * (1 - tolerance)
@@ -199,6 +199,15 @@ def _latency_finding(name: str, base: Figure, new: Figure, tolerance: float, fai
     if worse:
         note = f"{name} is slower against {reference}: " + note
     return Finding(name, "latency", shown[0], shown[1], _verdict(worse, better, "latency", fail_on), note)
+
+
+def _consistent_interval(figure: Figure) -> tuple[float, float] | None:
+    """The figure's interval when its value lies inside it; a value edited without its interval must
+    not hide behind the stale interval, so it is compared as a point."""
+    span = figure.interval()
+    if span is None or figure.value is None or not span[0] - 1e-9 <= figure.value <= span[1] + 1e-9:
+        return None
+    return span
 
 
 def _usable(variant: Variant) -> bool:
