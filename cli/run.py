@@ -19,7 +19,7 @@ def _fmt(figure, spec: str) -> str:
 
 def print_summary(report) -> None:
     table = Table(title=f"{report.recipe['name']} on {report.target.get('name')} ({report.measurement.get('label', '')})")
-    for column in ("variant", "status", "size MB", "accuracy", "drop pt", "AUROC", "model p50 ms", "speed-up", "rt p99 ms", "gates"):
+    for column in ("variant", "status", "size MB", "accuracy", "drop pt", "AUROC", "model p50 ms (bench)", "speed-up (side by side)", "rt p99 ms", "gates"):
         table.add_column(column, justify="left" if column in ("variant", "status", "gates") else "right")
     for variant in report.variants:
         figures = variant.figures

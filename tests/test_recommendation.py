@@ -160,3 +160,17 @@ def test_search_accuracy_objective_takes_the_most_accurate_of_the_faster(tmp_pat
 def test_search_keeps_fp32_when_no_interval_clears_parity(tmp_path, monkeypatch):
     result = _search(tmp_path, monkeypatch, "latency", {"Conv": CANDIDATES["Conv"]})
     assert result.best is result.fp32 and "not faster beyond timing noise" in result.verdict
+
+
+def test_an_unknown_objective_is_a_one_line_error(mc):
+    from conftest import assert_one_line_error
+
+    assert_one_line_error(mc("run", "quickstart", "--objective", "fastest"), 2, "--objective fastest")
+    assert_one_line_error(mc("quantize", "mobile-tiny", "--mode", "auto", "--objective", "fastest"), 2, "--objective")
+
+
+def test_a_recipe_takes_an_objective():
+    from mc.recipes.schema import Recipe
+
+    recipe = Recipe(name="r", model="mobile-tiny", variants={"fp32": ()}, objective="size")
+    assert recipe.objective == "size"

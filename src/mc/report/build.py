@@ -157,7 +157,7 @@ def _relative_figures(figures: dict[str, Figure], reference: dict[str, Figure], 
     interval = (timing.get("ratios") or {}).get(name)
     medians = timing.get("median_ms") or {}
     where = f"in one fresh process ({timing.get('threads')} thread(s))"
-    if interval and interval.get("ratio"):
+    if interval and interval.get("ratio") and name != reference_name:
         ratio, low, high = interval["ratio"], interval["low"], interval["high"]
         how = (f"side by side: model alone, batch 1, interleaved with {reference_name} {where}; median of "
                f"{interval.get('rounds')} per-round ratios, 95% bootstrap interval")
