@@ -13,7 +13,7 @@ from mc_cli._console import err, out
 from mc_cli._errors import build_config, handles_errors
 from mc_cli._render import format_metrics, pass_context, say, wrote
 
-OPTION_NAMES = {"method": "--method", "format": "--format", "op_types": "--op-types", "exclude_nodes": "--exclude-nodes"}
+OPTION_NAMES = {"method": "--method", "format": "--format", "objective": "--objective", "op_types": "--op-types", "exclude_nodes": "--exclude-nodes"}
 
 
 class Mode(str, Enum):
@@ -85,6 +85,8 @@ def quantize(
     min_agreement: float = typer.Option(0.99, help="auto: smallest top-1 agreement with fp32 allowed."),
     min_mean_cosine: float = typer.Option(0.99, help="Text models, auto: smallest mean cosine similarity to fp32 embeddings."),
     min_cosine: float = typer.Option(0.98, help="Text models, auto: smallest cosine similarity to fp32 on any one text."),
+    objective: str = typer.Option("latency", help="auto: latency (fastest beyond timing noise; ties: smallest), size (smallest not "
+                                  "significantly slower than fp32) or accuracy (most accurate of those faster than fp32)."),
     threads: int | None = typer.Option(None, help="Threads for timing and scoring [default: the target's, capped at this host's cores]."),
     data: Path | None = typer.Option(None, help="Labelled held-out data (.npz with x, y) [default: MNIST-1D test set]; text models: a text file."),
     show_nodes: bool = typer.Option(False, "--nodes", help="Print the per-node precision table too."),
@@ -100,7 +102,7 @@ def quantize(
         activation_type=activation_type, weight_type=weight_type, per_channel=per_channel, reduce_range=reduce_range,
         op_types=_split(op_types), exclude_nodes=_split(exclude_nodes) or (), preprocess=preprocess,
         calibration_samples=calibration_samples, max_accuracy_drop=max_accuracy_drop, min_agreement=min_agreement,
-        min_mean_cosine=min_mean_cosine, min_cosine=min_cosine,
+        min_mean_cosine=min_mean_cosine, min_cosine=min_cosine, objective=objective,
     )
     text = kind_of_spec(model) in ("text-torch", "text-onnx")
     ctx = pass_context(target, threads, data=None if text else data, corpus=data if text else None, calibration=calibration)

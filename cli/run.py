@@ -19,7 +19,7 @@ def _fmt(figure, spec: str) -> str:
 
 def print_summary(report) -> None:
     table = Table(title=f"{report.recipe['name']} on {report.target.get('name')} ({report.measurement.get('label', '')})")
-    for column in ("variant", "status", "size MB", "accuracy", "drop pt", "AUROC", "model p50 ms", "speed-up", "rt p99 ms", "gates"):
+    for column in ("variant", "status", "size MB", "accuracy", "drop pt", "AUROC", "model p50 ms (bench)", "speed-up (side by side)", "rt p99 ms", "gates"):
         table.add_column(column, justify="left" if column in ("variant", "status", "gates") else "right")
     for variant in report.variants:
         figures = variant.figures
@@ -49,17 +49,23 @@ def run(
     out_dir: Path = typer.Option(Path("reports"), "--out", help="Reports root: the run goes to OUT/<recipe>/<run-id>/."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Rebuild every step instead of reusing cached artifacts."),
     json_path: Path | None = typer.Option(None, "--json", help="Also write report.json here."),
+    objective: str | None = typer.Option(None, "--objective", help="latency, size or accuracy: what the recommendation "
+                                         "optimizes among variants that pass every gate [default: the recipe's objective, else latency]."),
 ) -> None:
     """Run a recipe end to end: build, bench and report every variant; recommend one.
 
     Identical steps are shared through a content-addressed cache; each variant is benched in the
     real-time meta pipeline under the target; report.json, report.md and report.html go to
     OUT/<recipe>/<run-id>/. Exit 1 when no variant passes every gate."""
-    from mc.errors import CheckFailed
+    from mc.errors import CheckFailed, InputError
     from mc.recipes.loader import load_recipe
     from mc.recipes.runner import run_recipe
 
     loaded = load_recipe(recipe)
+    if objective is not None:
+        if objective not in ("latency", "size", "accuracy"):
+            raise InputError(f"--objective {objective}: choose latency, size or accuracy")
+        loaded = loaded.model_copy(update={"objective": objective})
     out().print(f"recipe {loaded.name} ({loaded.source}): {len(loaded.variants)} variant(s), target {loaded.target}, "
                 f"{loaded.bench.scenario} {loaded.bench.duration:g} s each")
     outcome = run_recipe(loaded, out_dir, RichProgress(), only=only or None, use_cache=not no_cache,

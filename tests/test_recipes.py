@@ -231,6 +231,6 @@ def test_recommendation_is_the_fastest_passing_variant_and_noise_never_decides_a
     fast_but_failing = variant("pruned", 0.5, 0.2, passed=False)
     assert recommend([ref, small, fast_but_failing], "fp32").variant == "int8"  # ties fp32 on speed, half the size
     tie = recommend([ref, small, variant("pruned", 0.99, 0.9)], "fp32")
-    assert tie.variant == "int8" and "within 5% of the fastest" in tie.reason
+    assert tie.variant == "int8" and "indistinguishable on speed" in tie.reason
     nothing = recommend([fast_but_failing], "fp32")
     assert nothing.variant is None and "pruned: fails max_accuracy_drop" in nothing.reason

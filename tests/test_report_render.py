@@ -231,11 +231,11 @@ def test_markdown_implementation_table_has_one_row_per_variant_with_measured_fig
     assert len(rows) == 1 + 6
     reference = row_of(rows, "fp32")
     assert reference[0] == "fp32 (reference)"
-    assert reference[1:5] == ["6.40 MB · 1.00× ref", "2.15 ms p50 · 465 inf/s · 1.00× vs ref", "312 MiB",
+    assert reference[1:5] == ["6.40 MB · 1.00× ref", "2.15 ms p50 · 465 inf/s · 1.00× vs ref (side by side)", "312 MiB",
                               "0.00 pt · accuracy 97.8 %"]
     int8 = row_of(rows, "int8-conv")
     assert int8[0] == "int8-conv · int8 (static QDQ, Conv only)"
-    assert int8[1:7] == ["3.52 MB · 0.55× ref", "1.34 ms p50 · 746 inf/s · 1.60× vs ref", "298 MiB",
+    assert int8[1:7] == ["3.52 MB · 0.55× ref", "1.34 ms p50 · 746 inf/s · 1.60× vs ref (side by side)", "298 MiB",
                          "0.20 pt · accuracy 97.6 %", "99.3 %", "AUROC 0.905 · −0.007 vs ref"]
     assert int8[7] == f"3.90 ms {ESTIMATE_MARK}" and reference[7] == NA
     # Pruning kept most of the accuracy but broke the confidence head: the table must show it.

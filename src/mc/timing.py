@@ -24,7 +24,23 @@ def interleaved_ms(
     With `block_ms`, a slow predictor makes fewer calls per round (at least one) so that one slow
     variant cannot stretch the whole measurement; the fast ones still make `calls`.
     """
-    feeds = {name: (inputs or {}).get(name, sample) for name in predictors}
+    feeds = feeds_for(predictors, sample, inputs)
+    per_round = calls_per_round(predictors, feeds, calls, warmup, block_ms)
+    rounds_ms: dict[str, list[float]] = {name: [] for name in predictors}
+    for _ in range(rounds):
+        for name, mean in round_means(predictors, feeds, per_round).items():
+            rounds_ms[name].append(mean)
+    return {name: statistics.median(values) for name, values in rounds_ms.items()}
+
+
+def feeds_for(predictors: dict[str, Predictor], sample: Any, inputs: dict[str, Any] | None) -> dict[str, Any]:
+    return {name: (inputs or {}).get(name, sample) for name in predictors}
+
+
+def calls_per_round(predictors: dict[str, Predictor], feeds: dict[str, Any], calls: int, warmup: int,
+                    block_ms: float | None) -> dict[str, int]:
+    """Warm every predictor up and, with `block_ms`, give a slow one fewer calls per round (at least
+    one), so that one slow variant cannot stretch the whole measurement."""
     per_round = {name: calls for name in predictors}
     for name, predictor in predictors.items():
         start = time.perf_counter()
@@ -33,15 +49,19 @@ def interleaved_ms(
         warm_ms = (time.perf_counter() - start) / max(warmup, 1) * 1e3
         if block_ms is not None and warm_ms > 0:
             per_round[name] = max(1, min(calls, int(block_ms / warm_ms)))
-    rounds_ms: dict[str, list[float]] = {name: [] for name in predictors}
-    for _ in range(rounds):
-        for name, predictor in predictors.items():
-            count = per_round[name]
-            start = time.perf_counter()
-            for _ in range(count):
-                predictor.predict(feeds[name])
-            rounds_ms[name].append((time.perf_counter() - start) / count * 1e3)
-    return {name: statistics.median(values) for name, values in rounds_ms.items()}
+    return per_round
+
+
+def round_means(predictors: dict[str, Predictor], feeds: dict[str, Any], per_round: dict[str, int]) -> dict[str, float]:
+    """One round: each predictor's mean latency (ms) over its calls, one predictor after the other."""
+    means = {}
+    for name, predictor in predictors.items():
+        count = per_round[name]
+        start = time.perf_counter()
+        for _ in range(count):
+            predictor.predict(feeds[name])
+        means[name] = (time.perf_counter() - start) / count * 1e3
+    return means
 
 
 def onnx_latency_ms(paths: dict[str, Path], sample: np.ndarray, threads: int, **kwargs) -> dict[str, float]:

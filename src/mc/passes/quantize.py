@@ -58,6 +58,8 @@ class QuantizeConfig(PassConfig):
     min_mean_cosine: float = Field(0.99, ge=0, le=1, description="auto, text models: mean cosine to fp32 embeddings")
     min_cosine: float = Field(0.98, ge=0, le=1, description="auto, text models: smallest cosine to fp32 on any text")
     max_length: int = Field(128, ge=8, le=4096, description="text models: tokens per text when measuring fidelity")
+    objective: Literal["latency", "size", "accuracy"] = Field(
+        "latency", description="auto: fastest (ties: smallest), smallest not slower than fp32, or most accurate and faster")
 
     @model_validator(mode="after")
     def _torch_is_dynamic(self) -> "QuantizeConfig":
@@ -225,7 +227,8 @@ def _search_classifier(config: QuantizeConfig, model, samples: np.ndarray | None
     with tempfile.TemporaryDirectory(prefix="mc-auto-") as workdir:
         judge = ClassifierJudge(x, y, selection, budget, ctx.threads, model.path)
         space = classifier_space(preset, samples is not None, budget, x[:128], ctx.threads)
-        result = search(model.path, space, judge, samples, model.input_names[0], ctx.progress, Path(workdir))
+        result = search(model.path, space, judge, samples, model.input_names[0], ctx.progress, Path(workdir),
+                        objective=config.objective)
         shutil.copyfile(result.best.path, staged)
     metrics = {"search": {"verdict": result.verdict, "selection_data": selection, "threads": ctx.threads,
                           "target": ctx.target.name, "budget": budget.model_dump(mode="json"),
@@ -330,7 +333,7 @@ def _search_text(config: QuantizeConfig, artifact, tokenizer, corpus, budget, ct
     with tempfile.TemporaryDirectory(prefix="mc-text-auto-") as workdir:
         judge = EmbeddingJudge(artifact.model_path, tokenizer, corpus, budget, ctx.threads, config.max_length)
         result = search(artifact.model_path, text_space(base, config.per_channel is not None), judge, None, TEXT_INPUT,
-                        ctx.progress, Path(workdir))
+                        ctx.progress, Path(workdir), objective=config.objective)
         shutil.copyfile(result.best.path, model_path)
     metrics = {"search": {"verdict": result.verdict, "selection_data": judge.selection, "threads": ctx.threads,
                           "target": ctx.target.name, "budget": budget.model_dump(mode="json"), "timing_tokens": TIMING_TOKENS,

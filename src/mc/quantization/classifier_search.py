@@ -63,6 +63,11 @@ class ClassifierJudge:
 
         return onnx_latency_ms(paths, self.x[:1], self.threads, rounds=rounds)
 
+    def latency_ratios(self, paths: dict[str, Path], reference: str, min_rounds: int, max_seconds: float):
+        from mc.ratios import onnx_latency_ratios
+
+        return onnx_latency_ratios(paths, reference, self.threads, self.x[:1], min_rounds=min_rounds, max_seconds=max_seconds)
+
 
 def structure_plans(preset: StaticStep) -> list[QuantizePlan]:
     """Stage 1: which ops to quantize, and how. `preset` carries the target's int8 scheme."""

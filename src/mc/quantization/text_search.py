@@ -97,9 +97,17 @@ class EmbeddingJudge:
     def latency_ms(self, paths: dict[str, Path], rounds: int) -> dict[str, float]:
         from mc.timing import interleaved_ms
 
-        predictors = {name: FixedFeeds(open_text_session(path, threads=self.threads, shared_cores=len(paths) > 1), self.timing_input)
-                      for name, path in paths.items()}
-        return interleaved_ms(predictors, np.empty(0), rounds=rounds, calls=10, warmup=5)
+        return interleaved_ms(self._predictors(paths), np.empty(0), rounds=rounds, calls=10, warmup=5)
+
+    def latency_ratios(self, paths: dict[str, Path], reference: str, min_rounds: int, max_seconds: float):
+        from mc.ratios import interleaved_ratios
+
+        return interleaved_ratios(self._predictors(paths), np.empty(0), reference, calls=10, warmup=5,
+                                  min_rounds=min_rounds, max_seconds=max_seconds)
+
+    def _predictors(self, paths: dict[str, Path]) -> dict[str, "FixedFeeds"]:
+        return {name: FixedFeeds(open_text_session(path, threads=self.threads, shared_cores=len(paths) > 1), self.timing_input)
+                for name, path in paths.items()}
 
 
 class FixedFeeds:

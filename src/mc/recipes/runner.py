@@ -204,7 +204,8 @@ def _bench(recipe: Recipe, builds: list[VariantBuild], artifact_paths: dict[str,
     benched = {name: entry for name, entry in zip(artifact_paths, bench["variants"])}
     timed = {name: artifact_paths[name] for name, entry in benched.items() if entry["status"] == "ok"}
     with progress.task("timing side by side", total=1) as task:
-        timing = time_side_by_side(timed, context.threads, context.input_shape, recipe.target) if timed else None
+        timing = (time_side_by_side(timed, context.threads, context.input_shape, recipe.target, recipe.reference_variant)
+                  if timed else None)
         task.advance(1, "")
     bench["variant_names"] = list(benched)
     return bench, timing
@@ -213,7 +214,7 @@ def _bench(recipe: Recipe, builds: list[VariantBuild], artifact_paths: dict[str,
 def _run_plan(recipe: Recipe) -> RunPlan:
     return RunPlan(name=recipe.name, description=recipe.description, path=recipe.source, model=recipe.model, data=recipe.data,
                    target=recipe.target, reference=recipe.reference_variant, gates=recipe.gates.model_dump(),
-                   bench=recipe.bench.model_dump(mode="json"))
+                   bench=recipe.bench.model_dump(mode="json"), objective=recipe.objective)
 
 
 def _built(build: VariantBuild, artifact_paths: dict[str, str], run_dir: Path) -> BuiltVariant:

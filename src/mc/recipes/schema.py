@@ -7,7 +7,7 @@ The loader (`mc.recipes.loader`) turns YAML into this and reports errors with fi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -62,6 +62,8 @@ class Recipe(BaseModel):
                                     "the recipe: their content goes into every step's cache key")
     bench: BenchConfig = BenchConfig()
     gates: Gates = Gates()
+    objective: Literal["latency", "size", "accuracy"] = Field(
+        "latency", description="what the recommendation optimizes among variants that pass every gate (see the report's rule)")
     source: str = ""  # the file it was read from (set by the loader)
 
     @field_validator("variants")

@@ -21,7 +21,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-ROUNDS = 15
+MIN_ROUNDS = 15
+MAX_SECONDS = 30.0  # per workload group: rounds stop earlier once every ratio's interval is within +-3%
 CALLS = 40
 BLOCK_MS = 20.0  # per variant per round: a slow variant makes fewer calls, not a longer run
 WARMUP = 10
@@ -29,7 +30,12 @@ TIMEOUT_S = 600
 
 
 def measure(paths: dict[str, str], threads: int, input_shape: tuple[int, ...] | None,
-            target: str | None = None) -> dict[str, Any]:
+            target: str | None = None, reference: str | None = None) -> dict[str, Any]:
+    """Medians for every variant and, for the variants timed with `reference` (same workload), each
+    one's ratio to it with a 95% interval and a verdict (mc.ratios); rounds are added until every
+    interval is within +-3% or MAX_SECONDS is spent. Without a reference (or outside its workload),
+    medians only: a ratio is taken only within one set of interleaved rounds."""
+    from mc.ratios import interleaved_ratios
     from mc.runtimes import open_model
     from mc.targets import load_target
     from mc.timing import interleaved_ms
@@ -44,31 +50,45 @@ def measure(paths: dict[str, str], threads: int, input_shape: tuple[int, ...] | 
     if len({opened[name].sample_shape for name in pipeline}) > 1:
         return {"error": "the variants take different input shapes: no common sample to time them on"}
     medians: dict[str, float] = {}
+    ratios: dict[str, dict[str, Any]] = {}
+    rounds, seconds = MIN_ROUNDS, 0.0
     for names in groups.values():
-        medians.update(interleaved_ms(
-            {name: opened[name].predictor for name in names}, None, rounds=ROUNDS, calls=CALLS, warmup=WARMUP,
-            block_ms=BLOCK_MS, inputs={name: opened[name].example_input() for name in names},
-        ))
+        predictors = {name: opened[name].predictor for name in names}
+        inputs = {name: opened[name].example_input() for name in names}
+        if reference in names:
+            found = interleaved_ratios(predictors, None, reference, calls=CALLS, warmup=WARMUP, block_ms=BLOCK_MS,
+                                       inputs=inputs, min_rounds=MIN_ROUNDS, max_seconds=MAX_SECONDS)
+            medians.update(found.median_ms)
+            ratios = {name: interval.as_dict() for name, interval in found.ratios.items()}
+            rounds, seconds = found.rounds, seconds + found.seconds
+        else:
+            medians.update(interleaved_ms(predictors, None, rounds=MIN_ROUNDS, calls=CALLS, warmup=WARMUP,
+                                          block_ms=BLOCK_MS, inputs=inputs))
     method = "interleaved rounds in one fresh process; median over rounds of each round's mean"
+    if ratios:
+        method += (f"; ratios to {reference}: median of the per-round ratios, 95% bootstrap interval over rounds, "
+                   f"rounds added until every interval is within +-3% or {MAX_SECONDS:g} s")
     if len(groups) > 1:
         method += "; each workload (" + ", ".join(sorted(groups)) + ") timed in its own rounds"
-    return {"median_ms": {name: medians[name] for name in paths}, "rounds": ROUNDS, "calls_per_round": CALLS,
+    return {"median_ms": {name: medians[name] for name in paths}, "rounds": rounds, "calls_per_round": CALLS,
             "block_ms": BLOCK_MS, "threads": threads, "batch": 1, "method": method,
-            "workload": {name: model.workload for name, model in opened.items()}}
+            "workload": {name: model.workload for name, model in opened.items()},
+            "ratios": ratios, "reference": reference, "seconds": round(seconds, 2)}
 
 
 def time_side_by_side(paths: dict[str, str], threads: int, input_shape: tuple[int, ...] | None,
-                      target: str | None = None) -> dict[str, Any]:
+                      target: str | None = None, reference: str | None = None) -> dict[str, Any]:
     """Run `measure` in a fresh process under the thread limits; a failure is recorded, not raised
     (the bench has already judged every variant; only the ratios would be missing). `target` (a
-    profile name) chooses the runtimes' providers as the bench did; None: the CPU."""
+    profile name) chooses the runtimes' providers as the bench did; None: the CPU. `reference`: the
+    variant every ratio is taken against."""
     from mc.bench.worker import thread_environment
     from mc.processes import die_with_parent
 
     with tempfile.TemporaryDirectory(prefix="mc-timing-") as tmp:
         request, result = Path(tmp) / "request.json", Path(tmp) / "result.json"
         request.write_text(json.dumps({"paths": paths, "threads": threads, "input_shape": list(input_shape) if input_shape else None,
-                                       "target": target}))
+                                       "target": target, "reference": reference}))
         try:
             completed = subprocess.run([sys.executable, "-m", "mc.recipes.timing", str(request), str(result)],
                                        env={**os.environ, **thread_environment(threads)}, capture_output=True,
@@ -85,7 +105,7 @@ def time_side_by_side(paths: dict[str, str], threads: int, input_shape: tuple[in
 def _main(request_path: str, result_path: str) -> None:
     request = json.loads(Path(request_path).read_text())
     shape = tuple(request["input_shape"]) if request["input_shape"] else None
-    outcome = measure(request["paths"], request["threads"], shape, request.get("target"))
+    outcome = measure(request["paths"], request["threads"], shape, request.get("target"), request.get("reference"))
     Path(result_path).write_text(json.dumps(outcome))
 
 

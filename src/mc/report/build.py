@@ -1,6 +1,6 @@
 """From what a run produced (the variant builds, the mc.bench/1 result, the side-by-side timing) to
 the `mc.report/1` document: every figure with its unit and provenance, the gates judged, and the
-recommendation (the fastest variant that passes every gate).
+recommendation (RULES: stated in the report itself).
 """
 
 from __future__ import annotations
@@ -8,11 +8,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from mc.report.schema import (
     FIGURE_UNITS, Figure, Gate, HardwareRow, Realtime, Recommendation, Report, Step, Variant,
 )
+
+Objective = Literal["latency", "size", "accuracy"]
+BENCH_P50 = "bench: model alone in its own process; not comparable across variants as a ratio (see the side-by-side speed-up)"
 
 GATE_FIGURES = {  # gate -> (figure it reads, "max" or "min", unit)
     "max_accuracy_drop": ("accuracy_drop", "max", "pt"),
@@ -66,6 +69,7 @@ class RunPlan:
     reference: str
     gates: dict[str, float]
     bench: dict[str, Any]
+    objective: Objective = "latency"
 
 
 def describe_kind(variant: BuiltVariant, sidecar: dict[str, Any]) -> str:
@@ -107,8 +111,8 @@ def _measured_figures(entry: dict[str, Any], label: str, threads: int) -> dict[s
         "agreement": _figure("agreement", _percent(accuracy.get("top1_agreement")), "measured", f"top-1 agreement with the reference on {data}"),
         "confidence_auroc": _figure("confidence_auroc", accuracy.get("confidence_auroc"), "measured", f"type-2 AUROC of the confidence on {data}"),
         "calibration_error": _figure("calibration_error", accuracy.get("expected_calibration_error"), "measured", f"expected calibration error on {data}"),
-        "model_p50_ms": _figure("model_p50_ms", model_ms.get("p50"), "measured", f"model alone, batch 1, {model_ms.get('count', 0)} calls, {on}"),
-        "model_p90_ms": _figure("model_p90_ms", model_ms.get("p90"), "measured", f"model alone, batch 1, {on}"),
+        "model_p50_ms": _figure("model_p50_ms", model_ms.get("p50"), "measured", f"model alone, batch 1, {model_ms.get('count', 0)} calls, {on}; {BENCH_P50}"),
+        "model_p90_ms": _figure("model_p90_ms", model_ms.get("p90"), "measured", f"model alone, batch 1, {on}; {BENCH_P50}"),
         "throughput": _figure("throughput", 1000.0 / model_ms["p50"] if model_ms.get("p50") else None, "derived", "1000 / model p50 (batch 1)"),
         "realtime_p50_ms": _figure("realtime_p50_ms", (scenario.get("latency_ms") or {}).get("p50"), "measured", f"meta pipeline, from scheduled arrival, {on}"),
         "realtime_p99_ms": _figure("realtime_p99_ms", (scenario.get("latency_ms") or {}).get("p99"), "measured", f"meta pipeline, from scheduled arrival, {on} (n/a under 662 requests)"),
@@ -121,8 +125,9 @@ def _measured_figures(entry: dict[str, Any], label: str, threads: int) -> dict[s
         figures["min_cosine"] = _figure("min_cosine", fidelity.get("min_cosine"), "measured", f"smallest {against}")
         tokens = (measured.get("tokens") or 64)
         figures["model_p50_ms"] = _figure("model_p50_ms", model_ms.get("p50"), "measured",
-                                          f"model alone, batch 1, {tokens} tokens, {model_ms.get('count', 0)} calls, {on}")
-        figures["model_p90_ms"] = _figure("model_p90_ms", model_ms.get("p90"), "measured", f"model alone, batch 1, {tokens} tokens, {on}")
+                                          f"model alone, batch 1, {tokens} tokens, {model_ms.get('count', 0)} calls, {on}; {BENCH_P50}")
+        figures["model_p90_ms"] = _figure("model_p90_ms", model_ms.get("p90"), "measured",
+                                          f"model alone, batch 1, {tokens} tokens, {on}; {BENCH_P50}")
     estimate = entry.get("estimated")
     if estimate and estimate.get("latency_ms") is not None:
         figures["estimated_p50_ms"] = _figure("estimated_p50_ms", estimate["latency_ms"], "estimated", f"{estimate.get('label')} (roofline calibrated on this host; not a measurement)")
@@ -148,10 +153,22 @@ def _relative_figures(figures: dict[str, Figure], reference: dict[str, Figure], 
     size, reference_size = value(figures, "size_mb"), value(reference, "size_mb")
     if size is not None and reference_size:
         figures["size_ratio"] = _figure("size_ratio", size / reference_size, "derived", f"size against {reference_name}")
-    medians = (timing or {}).get("median_ms") or {}
-    if name in medians and reference_name in medians and medians[reference_name] > 0:
+    timing = timing or {}
+    interval = (timing.get("ratios") or {}).get(name)
+    medians = timing.get("median_ms") or {}
+    where = f"in one fresh process ({timing.get('threads')} thread(s))"
+    if interval and interval.get("ratio") and name != reference_name:
+        ratio, low, high = interval["ratio"], interval["low"], interval["high"]
+        how = (f"side by side: model alone, batch 1, interleaved with {reference_name} {where}; median of "
+               f"{interval.get('rounds')} per-round ratios, 95% bootstrap interval")
+        figures["latency_ratio"] = Figure(value=ratio, unit="x", method="derived", source=how, low=low, high=high,
+                                          verdict=interval.get("verdict"))
+        figures["speedup"] = Figure(value=1.0 / ratio, unit="x", method="derived", source=how,
+                                    low=1.0 / high if high else None, high=1.0 / low if low else None,
+                                    verdict=interval.get("verdict"))
+    elif name in medians and reference_name in medians and medians[reference_name] > 0:
         ratio = medians[name] / medians[reference_name]
-        how = f"model latency against {reference_name}, interleaved in one process ({timing.get('rounds')} rounds, {timing.get('threads')} thread(s))"
+        how = f"side by side: model alone, batch 1, interleaved with {reference_name} {where} ({timing.get('rounds')} rounds; no interval)"
         figures["latency_ratio"] = _figure("latency_ratio", ratio, "derived", how)
         figures["speedup"] = _figure("speedup", 1.0 / ratio if ratio > 0 else None, "derived", how)
 
@@ -177,40 +194,112 @@ def judge_gates(gates: dict[str, float | None], figures: dict[str, Figure]) -> l
     return judged
 
 
-SPEED_TIE = 0.05  # latency ratios within 5 % of the fastest are one speed on a shared machine
+SPEED_TIE = 0.05  # without intervals (older timings): ratios within 5% of each other are one speed
+PARITY_BAND = 0.03  # the reference's own "interval": ratios within 3% of 1 are indistinguishable from it
+
+RULES: dict[str, str] = {
+    "latency": ("Among the variants that pass every gate, the fastest wins when its latency-ratio interval (95%, side by "
+                "side against the reference) does not overlap the others'; variants whose intervals overlap the fastest's "
+                "are indistinguishable on speed, and among them the smallest wins, then the most accurate. When the winner "
+                "is indistinguishable from the reference (its interval overlaps [0.97, 1.03]) and neither smaller nor more "
+                "accurate, no variant is better than the reference, and the reference is kept."),
+    "size": ("Among the variants that pass every gate and are not significantly slower than the reference (interval "
+             "above [0.97, 1.03]), the smallest wins, then the most accurate, then the fastest. When that is the reference, "
+             "no variant is better than it."),
+    "accuracy": ("Among the variants that pass every gate and are not significantly slower than the reference (interval "
+                 "above [0.97, 1.03]), the most accurate wins, then the smallest, then the fastest. When that is the "
+                 "reference, no variant is better than it."),
+}
 
 
-def recommend(variants: list[Variant], reference: str) -> Recommendation:
-    """The fastest variant (side-by-side latency, else model p50) that passes every gate; among
-    those within SPEED_TIE of the fastest, the smallest, so timing noise never decides alone."""
-    def speed_key(variant: Variant) -> float:
-        figure = variant.figures.get("latency_ratio") or variant.figures.get("model_p50_ms")
-        return figure.value if figure and figure.value is not None else float("inf")
+def _speed(variant: Variant, reference: str) -> tuple[float, float, float]:
+    """(ratio, low, high) to the reference: the side-by-side interval where there is one; the
+    reference is the parity band; a point ratio without an interval gets SPEED_TIE either side; with
+    no ratio at all, the bench p50 (a point; only comparable to other p50s)."""
+    if variant.name == reference:
+        return 1.0, 1 - PARITY_BAND, 1 + PARITY_BAND
+    figure = variant.figures.get("latency_ratio")
+    if figure is not None and figure.value is not None:
+        low, high = figure.interval() or (figure.value / (1 + SPEED_TIE), figure.value * (1 + SPEED_TIE))
+        return figure.value, low, high
+    p50 = variant.figures.get("model_p50_ms")
+    value = p50.value if p50 is not None and p50.value is not None else float("inf")
+    return value, value, value
 
-    def size_key(variant: Variant) -> float:
-        figure = variant.figures.get("size_mb")
-        return figure.value if figure and figure.value is not None else float("inf")
 
+def _figure_value(variant: Variant, key: str, missing: float) -> float:
+    figure = variant.figures.get(key)
+    return figure.value if figure is not None and figure.value is not None else missing
+
+
+def _quality(variant: Variant) -> float:
+    """Higher is better: task accuracy, else (text models) the mean embedding cosine."""
+    return _figure_value(variant, "accuracy", _figure_value(variant, "mean_cosine", float("-inf")))
+
+
+def recommend(variants: list[Variant], reference: str, objective: Objective = "latency") -> Recommendation:
+    """The variant to ship by RULES[objective]: speed is decided only where the intervals say it
+    is (overlapping intervals are one speed), so timing noise never decides alone, and "no variant is
+    better than the reference" is an answer, not a failure."""
+    rule = RULES[objective]
     passing = [variant for variant in variants if variant.passes_gates()]
     if not passing:
         reasons = []
         for variant in variants:
             failed = [gate.name for gate in variant.gates if not gate.passed]
             reasons.append(f"{variant.name}: {variant.status if variant.status != 'ok' else 'fails ' + ', '.join(failed)}")
-        return Recommendation(variant=None, reason="no variant passes every gate (" + "; ".join(reasons) + ")")
-    fastest = min(speed_key(variant) for variant in passing)
-    tied = [variant for variant in passing if speed_key(variant) <= fastest * (1 + SPEED_TIE)]
-    best = min(tied, key=lambda variant: (size_key(variant), speed_key(variant)))
+        return Recommendation(variant=None, reason="no variant passes every gate (" + "; ".join(reasons) + ")",
+                              rule=rule, objective=objective)
+    speeds = {variant.name: _speed(variant, reference) for variant in passing}
+    size = {variant.name: _figure_value(variant, "size_mb", float("inf")) for variant in passing}
+    if objective == "latency":
+        fastest = min(passing, key=lambda variant: speeds[variant.name][0])
+        span = speeds[fastest.name][1:]
+        contenders = [variant for variant in passing if _overlap(speeds[variant.name][1:], span)]
+        best = min(contenders, key=lambda v: (size[v.name], -_quality(v), speeds[v.name][0]))
+        how = (f"indistinguishable on speed from the fastest ({len(contenders)} variants), the smallest"
+               if len(contenders) > 1 else "significantly faster than every other variant")
+    else:
+        contenders = [variant for variant in passing if speeds[variant.name][1] <= 1 + PARITY_BAND or variant.name == reference]
+        if objective == "size":
+            best = min(contenders, key=lambda v: (size[v.name], -_quality(v), speeds[v.name][0]))
+            how = "the smallest variant not significantly slower than the reference"
+        else:
+            best = min(contenders, key=lambda v: (-_quality(v), size[v.name], speeds[v.name][0]))
+            how = "the most accurate variant not significantly slower than the reference"
+    reference_variant = next((variant for variant in passing if variant.name == reference), None)
+    if reference_variant is not None and best.name != reference and _no_better(best, reference_variant, speeds, size, objective):
+        how = (f"no variant is better than {reference} (the best, {best.name}, is indistinguishable from it on speed "
+               "and neither smaller nor more accurate)")
+        best = reference_variant
+    elif best.name == reference and len(passing) > 1:
+        how = f"no variant is better than {reference} ({how})"
     bits = []
-    if "speedup" in best.figures and best.figures["speedup"].value is not None and best.name != reference:
-        bits.append(f"{best.figures['speedup'].value:.2f}x the speed of {reference}")
-    if "accuracy_drop" in best.figures and best.name != reference:
-        bits.append(f"{best.figures['accuracy_drop'].value:+.2f} pt accuracy drop")
-    if "size_ratio" in best.figures and best.name != reference:
-        bits.append(f"{best.figures['size_ratio'].value:.2f}x the size")
+    if best.name != reference:
+        speedup = best.figures.get("speedup")
+        if speedup is not None and speedup.value is not None:
+            span = speedup.interval()
+            bits.append(f"{speedup.value:.2f}x the speed of {reference}" + (f" [{span[0]:.2f}, {span[1]:.2f}]" if span else ""))
+        if "accuracy_drop" in best.figures and best.figures["accuracy_drop"].value is not None:
+            bits.append(f"{best.figures['accuracy_drop'].value:+.2f} pt accuracy drop")
+        if "size_ratio" in best.figures and best.figures["size_ratio"].value is not None:
+            bits.append(f"{best.figures['size_ratio'].value:.2f}x the size")
     detail = f" ({', '.join(bits)})" if bits else ""
-    how = (f"the smallest of {len(tied)} variants within {SPEED_TIE:.0%} of the fastest" if len(tied) > 1 else "the fastest")
-    return Recommendation(variant=best.name, reason=f"{how} of {len(passing)} variant(s) that pass every gate{detail}")
+    return Recommendation(variant=best.name, reason=f"{how}; {len(passing)} variant(s) pass every gate{detail}",
+                          rule=rule, objective=objective)
+
+
+def _overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    return a[0] <= b[1] and b[0] <= a[1]
+
+
+def _no_better(best: Variant, reference: Variant, speeds: dict[str, tuple[float, float, float]], size: dict[str, float],
+               objective: Objective) -> bool:
+    """The winner is indistinguishable from the reference on speed and neither smaller nor more accurate."""
+    if objective != "latency":
+        return False
+    indistinguishable = _overlap(speeds[best.name][1:], speeds[reference.name][1:])
+    return indistinguishable and size[best.name] >= size[reference.name] and _quality(best) <= _quality(reference)
 
 
 def _suitability(latency_ms: float | None, target_ms: float, limit_ms: float) -> str:
@@ -292,7 +381,7 @@ def build_report(recipe: RunPlan, builds: list[BuiltVariant], bench: dict[str, A
         if variant.status == "ok":
             _relative_figures(variant.figures, reference_figures, variant.name, reference, timing)
             variant.gates = judge_gates(recipe.gates, variant.figures)
-    recommendation = recommend(variants, reference)
+    recommendation = recommend(variants, reference, recipe.objective)
     return Report(
         schema="mc.report/1",
         recipe={"name": recipe.name, "description": recipe.description, "path": recipe.path, "model": recipe.model,

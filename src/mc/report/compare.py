@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mc.errors import InputError
 from mc.report.format import format_value
-from mc.report.schema import Report, Variant
+from mc.report.schema import Figure, Report, Variant
 
 CHECKS = ("status", "gates", "size", "accuracy", "auroc", "fidelity", "latency")
 Verdict = Literal["regression", "warning", "ok", "improved", "new", "skipped"]
@@ -27,7 +27,7 @@ class Tolerances(BaseModel):
     accuracy: float = Field(0.2, ge=0, description="accuracy points that may be lost")
     auroc: float = Field(0.01, ge=0, description="confidence AUROC that may be lost")
     fidelity: float = Field(0.005, ge=0, description="text models: mean embedding cosine that may be lost")
-    latency: float = Field(0.25, ge=0, description="relative growth of the latency ratio (noise)")
+    latency: float = Field(0.25, ge=0, description="relative growth of the latency ratio beyond its interval (run-to-run drift)")
 
 
 @dataclass
@@ -171,10 +171,43 @@ def _findings(base: Variant, new: Variant, tolerances: Tolerances, fail_on: froz
         if old is not None and now is None:
             findings.append(_lost(name, "latency", old, "x", fail_on))
         if old is not None and now is not None:
-            findings.append(Finding(name, "latency", format_value(old, "x"), format_value(now, "x"),
-                                    _verdict(now > old * (1 + tolerances.latency), now < old * (1 - tolerances.latency), "latency", fail_on),
-                                    f"ratio to {reference} in the same run; tolerance +{tolerances.latency:.0%}"))
+            findings.append(_latency_finding(name, base.figures["latency_ratio"], new.figures["latency_ratio"],
+                                             tolerances.latency, fail_on, reference))
     return findings
+
+
+def _latency_finding(name: str, base: Figure, new: Figure, tolerance: float, fail_on: frozenset[str],
+                     reference: str) -> Finding:
+    """With intervals on both sides, a regression only when the new interval lies wholly above the
+    base's widened by the tolerance (new.low > base.high * (1 + tolerance)): two runs of one checkout
+    overlap, a real slow-down clears both the noise the intervals measured and the run-to-run drift
+    the tolerance allows. Without (an older report), the point ratios as before."""
+    old, now = base.value, new.value
+    assert old is not None and now is not None
+    base_span, new_span = _consistent_interval(base), _consistent_interval(new)
+    if base_span and new_span:
+        worse = new_span[0] > base_span[1] * (1 + tolerance)
+        better = new_span[1] < base_span[0] * (1 - tolerance)
+        shown = (f"{format_value(old, 'x')} [{base_span[0]:.3g}, {base_span[1]:.3g}]",
+                 f"{format_value(now, 'x')} [{new_span[0]:.3g}, {new_span[1]:.3g}]")
+        note = (f"ratio to {reference} in the same run, 95% intervals; a regression when the new interval lies above the "
+                f"base's widened by {tolerance:.0%}")
+    else:
+        worse, better = now > old * (1 + tolerance), now < old * (1 - tolerance)
+        shown = (format_value(old, "x"), format_value(now, "x"))
+        note = f"ratio to {reference} in the same run (no interval in a report); tolerance +{tolerance:.0%}"
+    if worse:
+        note = f"{name} is slower against {reference}: " + note
+    return Finding(name, "latency", shown[0], shown[1], _verdict(worse, better, "latency", fail_on), note)
+
+
+def _consistent_interval(figure: Figure) -> tuple[float, float] | None:
+    """The figure's interval when its value lies inside it; a value edited without its interval must
+    not hide behind the stale interval, so it is compared as a point."""
+    span = figure.interval()
+    if span is None or figure.value is None or not span[0] - 1e-9 <= figure.value <= span[1] + 1e-9:
+        return None
+    return span
 
 
 def _usable(variant: Variant) -> bool:

@@ -122,6 +122,12 @@ def measurement_note(report: Report) -> str:
     return ". ".join(part.rstrip(".") for part in parts) + "."
 
 
+def recommendation_rule(report: Report) -> str:
+    """The rule that chose the recommendation, so a reader can check it against the table."""
+    rule = report.recommendation.rule
+    return f"Objective {report.recommendation.objective}. {rule}" if rule else ""
+
+
 def recommendation_line(report: Report) -> str:
     recommendation = report.recommendation
     reason = one_line(recommendation.reason)
@@ -191,8 +197,17 @@ def _speed_text(variant: Variant) -> str:
     if p50 is None or p50.value is None:
         return NA
     speedup = _figure(variant, "speedup")
-    speedup_text = f"{format_figure(speedup)} vs ref" if speedup is not None and speedup.value is not None else ""
+    speedup_text = _speedup_text(speedup) if speedup is not None and speedup.value is not None else ""
     return _joined(f"{format_figure(p50)} p50", format_figure(_figure(variant, "throughput")), speedup_text)
+
+
+def _speedup_text(speedup: Figure) -> str:
+    """The speed-up beside a bench p50 comes from another measurement (side by side, interleaved with
+    the reference): it says so, with its interval, so the two never read as one contradictory figure."""
+    span = speedup.interval()
+    interval = f" [{format_value(span[0], 'x')}, {format_value(span[1], 'x')}]" if span else ""
+    verdict = f", {speedup.verdict}" if speedup.verdict else ""
+    return f"{format_figure(speedup)}{interval} vs ref (side by side{verdict})"
 
 
 def _accuracy_loss_text(variant: Variant) -> str:
@@ -252,8 +267,10 @@ def implementation_table(report: Report) -> Table:
             row.append(figure_cell(_figure(variant, "estimated_p50_ms")))
         rows.append(row)
     notes = [(
-        "Inference speed: the model alone at batch 1 (p50 latency, inferences per second, and speed-up "
-        f"against {report.reference}). Accuracy loss: points below the reference on the held-out set. "
+        "Inference speed: the model alone at batch 1: p50 latency and inferences per second from the bench (each "
+        "variant in its own process: not comparable across variants as a ratio), and the speed-up against "
+        f"{report.reference} from the side-by-side timing (interleaved in one process, with its 95% interval; "
+        "indistinguishable: the interval overlaps parity). Accuracy loss: points below the reference on the held-out set. "
         "Agreement: top-1 answers identical to the reference. Confidence AUROC: how well the confidence "
         "head separates right from wrong answers (0.5 is chance): a drop means the model no longer knows "
         "when it is wrong."

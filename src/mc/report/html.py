@@ -11,6 +11,7 @@ from mc.report.content import (
     all_tables,
     measurement_note,
     recommendation_line,
+    recommendation_rule,
     run_facts,
     title,
     versions_line,
@@ -101,8 +102,10 @@ def _table(table: Table) -> str:
 def _header(report: Report) -> str:
     facts = "".join(f"<li>{esc(name)} <b>{esc(value)}</b></li>" for name, value in run_facts(report))
     none = "" if report.recommendation.variant else " none"
+    rule = recommendation_rule(report)
+    rule_html = f'<p class="method"><b>Rule.</b> {esc(rule)}</p>' if rule else ""
     return (f"<header><h1>{esc(title(report))}</h1><ul class=\"facts\">{facts}</ul>"
-            f'<p class="recommendation{none}"><b>Recommendation.</b> {esc(recommendation_line(report))}</p>'
+            f'<p class="recommendation{none}"><b>Recommendation.</b> {esc(recommendation_line(report))}</p>{rule_html}'
             f'<p class="method"><b>How to read the figures.</b> {esc(measurement_note(report))}</p></header>')
 
 

@@ -12,6 +12,7 @@ from mc.report.content import (
     all_tables,
     measurement_note,
     recommendation_line,
+    recommendation_rule,
     run_facts,
     title,
     versions_line,
@@ -52,12 +53,17 @@ def table(content: Table) -> str:
     return "\n".join(lines)
 
 
+def _rule(report: Report) -> str:
+    rule = recommendation_rule(report)
+    return f"\n>\n> _Rule:_ {escape(rule)}" if rule else ""
+
+
 def render_markdown(report: Report) -> str:
     facts = " · ".join(f"{name} **{escape(value)}**" for name, value in run_facts(report))
     parts = [
         f"# {escape(title(report))}",
         facts,
-        f"> **Recommendation:** {escape(recommendation_line(report))}",
+        f"> **Recommendation:** {escape(recommendation_line(report))}" + _rule(report),
         f"**How to read the figures.** {escape(measurement_note(report))}",
     ]
     parts += [table(content) for content in all_tables(report)]

@@ -37,6 +37,14 @@ class Figure(BaseModel):
     unit: str  # "ms", "MB", "MiB", "%", "pt", "x", "count", "Hz", "auroc", "1"
     method: Method
     source: str  # how exactly: "measured on vm, 2 threads", "file size", "roofline estimated for pi5"
+    # A 95% confidence interval where the figure has one (latency ratios and speed-ups from the
+    # side-by-side timing); None in reports written before mc measured intervals.
+    low: Value = None
+    high: Value = None
+    verdict: Literal["faster", "slower", "indistinguishable"] | None = None  # against the reference
+
+    def interval(self) -> tuple[float, float] | None:
+        return None if self.low is None or self.high is None else (self.low, self.high)
 
 
 class Step(BaseModel):
@@ -125,6 +133,8 @@ class Recommendation(BaseModel):
     model_config = ConfigDict(extra="forbid")
     variant: str | None
     reason: str  # one line
+    rule: str = ""  # the rule that chose it, in words (absent in reports written before mc stated it)
+    objective: Literal["latency", "size", "accuracy"] = "latency"
 
 
 class Report(BaseModel):
@@ -171,8 +181,8 @@ FIGURE_UNITS: dict[str, str] = {
     "calibration_error": "1",
     "model_p50_ms": "ms",
     "model_p90_ms": "ms",
-    "latency_ratio": "x",  # model p50 against the reference's, same run
-    "speedup": "x",  # reference p50 / model p50, same run
+    "latency_ratio": "x",  # side by side: median per-round ratio to the reference, with its 95% interval
+    "speedup": "x",  # 1 / latency_ratio (interval inverted)
     "throughput": "Hz",  # 1000 / model p50
     "realtime_p50_ms": "ms",
     "realtime_p99_ms": "ms",
