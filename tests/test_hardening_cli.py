@@ -209,3 +209,121 @@ def test_a_usage_error_is_one_line_with_the_help_to_try(mc, case):
     line = assert_one_line_error(mc(*args), 2, says)
     assert line.endswith(f"(try: {hint})"), line
     assert "╭" not in line and "Usage:" not in line
+
+
+# --- 14: ordinary input errors that were "a bug in mc" -----------------------------------------
+
+
+def _int64_input_model(path: Path) -> Path:
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.INT64, ["N", 1, 40])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 1, 40])
+    graph = helper.make_graph([helper.make_node("Cast", ["x"], ["y"], to=TensorProto.FLOAT)], "ids", [x], [y])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
+    return path
+
+
+def test_a_corrupt_npz_is_exit_2(mc, work):
+    (work / "zip.npz").write_bytes(b"PK\x03\x04 a zip header and nothing else")
+    (work / "text.npz").write_text("not numpy at all\n")
+    assert_one_line_error(mc("eval", "mobile-tiny", "--data", work / "zip.npz"), 2, "cannot be read as NumPy data")
+    assert_one_line_error(mc("eval", "mobile-tiny", "--data", work / "text.npz"), 2, "not a .npy or .npz file")
+
+
+def test_an_onnx_model_with_an_integer_input_is_exit_2_for_classifier_commands(mc, work):
+    model = _int64_input_model(work / "ids.onnx")
+    assert_one_line_error(mc("eval", model), 2, "takes int64 input 'x'")
+    assert_one_line_error(mc("quantize", model, "--mode", "dynamic", "-o", work / "q.onnx"), 2, "takes int64 input 'x'")
+    assert not (work / "q.onnx").exists()
+
+
+@pytest.mark.parametrize("value", ["inf", "nan"])
+def test_a_temperature_that_is_not_finite_is_refused(mc, work, value):
+    result = mc("distill", "mobile-tiny", "--student", "mobile-tiny", "--temperature", value, "-o", work / "d.pt")
+    assert_one_line_error(result, 2, "--temperature")
+
+
+def test_a_factory_with_an_n_by_1_confidence_says_how_to_fix_it(mc, work):
+    (work / "factory.py").write_text(
+        "import torch\nfrom torch import nn\n\n"
+        "class M(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__(); self.task = nn.Linear(40, 10); self.conf = nn.Linear(40, 1)\n"
+        "    def forward(self, x):\n        s = x.flatten(1); return self.task(s), torch.sigmoid(self.conf(s))\n\n"
+        "def make():\n    return M()\n"
+    )
+    assert_one_line_error(mc("eval", f"{work / 'factory.py'}:make"), 2, "confidence.squeeze(-1)")
+
+
+# --- 16: bad files say what they are -----------------------------------------------------------
+
+
+def test_a_raw_pickle_named_pt_is_said_plainly(mc, work):
+    import pickle
+
+    (work / "raw.pt").write_bytes(pickle.dumps({"weights": [1.0, 2.0]}, protocol=4))
+    result = mc("export", work / "raw.pt", "-o", work / "r.onnx")
+    line = assert_one_line_error(result, 2)
+    assert line == f"error: {work / 'raw.pt'} is not an mc checkpoint (a pickle); mc loads checkpoints with weights_only"
+
+
+def test_a_hugging_face_folder_with_broken_weights_names_the_file(mc, work):
+    folder = work / "hf"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"model_type": "bert"}')
+    (folder / "vocab.txt").write_text("[PAD]\n[UNK]\n")
+    (folder / "pytorch_model.bin").write_bytes(b"this is not a torch archive")
+    line = assert_one_line_error(mc("export", folder, "-o", work / "out"), 2, "pytorch_model.bin is not a PyTorch weights file")
+    assert "tensorflow" not in line.lower()
+
+
+# --- 17: silently accepted, now refused with the valid names or range --------------------------
+
+
+def test_an_unknown_node_to_exclude_is_refused_with_close_names(mc, work):
+    result = mc("quantize", work / "m.onnx", "--mode", "dynamic", "--exclude-nodes", "node_MatMul_1x", "-o", work / "q.onnx")
+    assert_one_line_error(result, 2, "no node named 'node_MatMul_1x'")
+    assert "did you mean" in result.stderr and not (work / "q.onnx").exists()
+
+
+def test_an_input_shape_on_a_zoo_model_is_refused(mc, work):
+    result = mc("export", "mobile-tiny", "--input-shape", "1,1,41", "-o", work / "m41.onnx")
+    assert_one_line_error(result, 2, "takes a fixed input shape 1,1,40")
+
+
+def test_labels_outside_the_models_classes_are_refused(mc, work):
+    np.savez(work / "labels.npz", x=np.zeros((16, 1, 40), np.float32), y=np.full(16, 42, np.int64))
+    assert_one_line_error(mc("eval", work / "m.onnx", "--data", work / "labels.npz"), 2, "model has 10 classes (labels 0 to 9)")
+
+
+@pytest.mark.parametrize("options, says", [
+    (["--amount", "0.5", "--round-to", "100000"], "pick a --round-to below"),
+    (["--amount", "0.9"], "removes nothing from mobile-tiny"),
+])
+def test_a_pruning_that_removes_nothing_is_refused(mc, work, options, says):
+    result = mc("prune", "mobile-tiny", *options, "--finetune-epochs", "0", "-o", work / "p.pt")
+    assert_one_line_error(result, 2, says)
+    assert not (work / "p.pt").exists()
+
+
+# --- 18: external data resolves against the model's folder -------------------------------------
+
+
+def test_external_data_is_found_from_any_working_directory_and_kept_inside_the_folder(mc, work):
+    import onnx
+
+    (work / "ext").mkdir()
+    onnx.save(onnx.load(str(work / "m.onnx")), str(work / "ext" / "e.onnx"), save_as_external_data=True, location="e.data")
+    result = mc("eval", work / "ext" / "e.onnx")  # the tests' working directory is not ext/
+    assert result.exit_code == 0, result.stderr
+    assert "accuracy" in result.stdout
+
+    proto = onnx.load(str(work / "ext" / "e.onnx"), load_external_data=False)
+    for tensor in proto.graph.initializer:
+        for entry in tensor.external_data:
+            if entry.key == "location":
+                entry.value = "../e.data"
+    (work / "ext" / "sub").mkdir()
+    onnx.save(proto, str(work / "ext" / "sub" / "e.onnx"))
+    assert_one_line_error(mc("eval", work / "ext" / "sub" / "e.onnx"), 2, "points outside the model's folder")
