@@ -38,8 +38,10 @@ _OS_FIXES: dict[int, str] = {
     errno.ENOSPC: "no space left on the device: free some space or write elsewhere",
     errno.EDQUOT: "disk quota exceeded: free some space or write elsewhere",
     errno.ENOTDIR: "a part of this path is a file, not a folder: fix the path",
+    errno.EEXIST: "a file is in the way where a folder is needed: fix the path or move the file",
     errno.EISDIR: "is a folder, not a file: name a file instead",
     errno.ENAMETOOLONG: "the name is too long: choose a shorter path",
+    errno.EFBIG: "file too large for this file system or the file-size limit: write elsewhere or raise the limit",
 }
 
 

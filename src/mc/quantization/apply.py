@@ -28,10 +28,11 @@ class ApplyReport:
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    """ORT's quantizer logs advice per call ('Please consider to run pre-processing'); mc reports once."""
+    """ORT's quantizer logs advice per call ('Please consider to run pre-processing') and tracebacks of
+    what it recovers from or re-raises; mc reports once, and a failure as one line."""
     root = logging.getLogger()
     level = root.level
-    root.setLevel(logging.ERROR)
+    root.setLevel(logging.CRITICAL)
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
