@@ -184,6 +184,12 @@ def test_an_unwritable_output_folder_is_exit_2(mc, work, monkeypatch, code, says
         assert _files(work) == before  # not even an empty out/
 
 
+def test_a_file_where_the_output_folder_should_be_is_exit_2(mc, work):
+    (work / "a-file").write_text("in the way")
+    result = mc("quantize", work / "m.onnx", "--mode", "dynamic", "-o", work / "a-file" / "q.onnx")
+    assert_one_line_error(result, 2, "a file is in the way")
+
+
 def test_mc_home_that_is_a_file_is_exit_2(mc, work, monkeypatch):
     (work / "home").write_text("not a folder")
     monkeypatch.setenv("MC_HOME", str(work / "home"))
