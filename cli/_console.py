@@ -11,6 +11,7 @@ from typing import Any
 
 import contextvars
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 
@@ -45,7 +46,7 @@ class _RichTask:
         self._bar, self._id = bar, task_id
 
     def advance(self, steps: int = 1, status: str = "") -> None:
-        self._bar.update(self._id, advance=steps, status=status)
+        self._bar.update(self._id, advance=steps, status=escape(status))
 
 
 class RichProgress:
@@ -65,7 +66,7 @@ class RichProgress:
             console=err(), transient=True,  # results follow as lines; a failed step leaves only its error
         )
         with bar:
-            yield _RichTask(bar, bar.add_task(description, total=total, status=""))
+            yield _RichTask(bar, bar.add_task(escape(description), total=total, status=""))
 
 
 def write_json_result(path: Path | None, data: Any) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
+
 from mc_cli._console import RichProgress, out, write_json_result
 
 
@@ -39,14 +41,14 @@ def wrote(artifact, json_path: Path | None, detail: str = "") -> None:
     record = artifact.record
     path = artifact.path
     if path is not None and Path(path).is_dir():
-        out().print(f"wrote {path}/: model.onnx ({record.size_bytes / 2**20:.1f} MiB) with its sidecar, config and tokenizer{detail}")
+        out().print(f"wrote {escape(str(path))}/: model.onnx ({record.size_bytes / 2**20:.1f} MiB) with its sidecar, config and tokenizer{detail}")
     else:
-        out().print(f"wrote {path}{detail} and {path}.json")
+        out().print(f"wrote {escape(str(path))}{detail} and {escape(str(path))}.json")
     write_json_result(json_path, record.to_json())
 
 
 def parity_line(parity: dict[str, Any]) -> str:
     differences = "  ".join(f"{name} {value:.2e}" for name, value in parity["max_abs_diff"].items())
     where = f"{parity['texts']} texts of {parity['data']}" if "texts" in parity else parity["data"]
-    return (f"parity on {where}, batch sizes {parity['batch_sizes_checked']}: max |torch - onnx| {differences} "
+    return (f"parity on {escape(where)}, batch sizes {parity['batch_sizes_checked']}: max |torch - onnx| {differences} "
             f"(tolerance {parity['tolerance']:g}) [bold green]passed[/]")

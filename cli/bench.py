@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from mc_cli._console import RichProgress, out, write_json_result
@@ -61,7 +62,8 @@ def render_pipeline(result: dict[str, Any], variants: list[dict[str, Any]]) -> N
     settings, target = result["settings"], result["target"]
     label, estimate_label = measurement["label"], measurement["estimate_label"]
     console = out()
-    console.print(f"[bold]{scenario['name']}[/] scenario on [bold]{target['name']}[/]: {label}; {measurement['thread_note']}")
+    console.print(f"[bold]{scenario['name']}[/] scenario on [bold]{escape(target['name'])}[/]: {escape(label)}; "
+                  f"{escape(measurement['thread_note'])}")
     if scenario["name"] == "realtime":
         console.print(
             f"{scenario['rate_hz']:g} Hz {scenario['arrivals']} arrivals for {scenario['duration_s']:g} s; latency from each "
@@ -78,7 +80,7 @@ def render_pipeline(result: dict[str, Any], variants: list[dict[str, Any]]) -> N
         timing.add_column("est. p50 ms", justify="right")
     timing.add_column("peak RSS MB", justify="right")
     for variant in ok:
-        cells = [variant["artifact"], *_timing_cells(scenario["name"], variant["measured"]["scenario"])]
+        cells = [escape(variant["artifact"]), *_timing_cells(scenario["name"], variant["measured"]["scenario"])]
         if estimate_label:
             cells.append(_ms((variant["estimated"] or {}).get("latency_ms")))
         cells.append("n/a" if variant["peak_rss_mb"] is None else f"{variant['peak_rss_mb']:.0f}")
@@ -93,7 +95,7 @@ def render_pipeline(result: dict[str, Any], variants: list[dict[str, Any]]) -> N
         control = variant["measured"]["scenario"]["quality_control"]
         changes = len(control["changes"])
         quality.add_row(
-            variant["artifact"], _percent(accuracy.get("accuracy")), _ratio(accuracy.get("confidence_auroc")),
+            escape(variant["artifact"]), _percent(accuracy.get("accuracy")), _ratio(accuracy.get("confidence_auroc")),
             _ratio(accuracy.get("expected_calibration_error")), _percent(accuracy.get("top1_agreement")),
             _ratio(variant["pipeline_quality"]["overall"]),
             control["final_level"] + (f" ({changes} change{'s' if changes != 1 else ''})" if changes else ""),
@@ -105,14 +107,14 @@ def render_pipeline(result: dict[str, Any], variants: list[dict[str, Any]]) -> N
         overhead = variant["measured"]["pipeline_overhead"]["added_ms"]
         model = variant["measured"]["model_latency_ms"]
         console.print(
-            f"{variant['artifact']}: model alone p50 {_ms(model['p50'])} ms; the pipeline's own cost p50 "
+            f"{escape(variant['artifact'])}: model alone p50 {_ms(model['p50'])} ms; the pipeline's own cost p50 "
             f"{_ms(overhead['p50'])} ms, p99 {_ms(overhead['p99'])} ms ({label})"
         )
         estimate = variant["estimated"]
         if estimate is None:
             continue
         if estimate.get("model_latency_ms") is None:
-            console.print(f"  {estimate['label']}: not available ({estimate['reason']})")
+            console.print(f"  {escape(estimate['label'])}: not available ({escape(str(estimate['reason']))})")
         else:
             console.print(
                 f"  {estimate['label']}: model {estimate['model_latency_ms']:.2f} ms + pipeline "
@@ -134,9 +136,9 @@ def render_text(result: dict[str, Any], variants: list[dict[str, Any]]) -> None:
         return  # the failures are listed with every other
     reference = next((variant["fidelity"]["reference"] for variant in ok if variant.get("fidelity")), None)
     console = out()
-    console.print(f"text models on [bold]{target['name']}[/]: {measurement['label']}, {measurement['threads']} thread(s), "
-                  f"{text['method']}, {text['queries']} queries per length; fidelity vs {reference or 'n/a'} "
-                  f"on {text['fidelity_texts']} texts of {text['corpus']}")
+    console.print(f"text models on [bold]{escape(target['name'])}[/]: {escape(measurement['label'])}, {measurement['threads']} thread(s), "
+                  f"{text['method']}, {text['queries']} queries per length; fidelity vs {escape(reference or 'n/a')} "
+                  f"on {text['fidelity_texts']} texts of {escape(str(text['corpus']))}")
     reference_size = next((variant["size_bytes"] for variant in ok if variant["artifact"] == reference), None)
     table = Table(title="latency (ms, p50 / p90), memory and fidelity to the reference")
     table.add_column("variant", overflow="fold")
@@ -145,7 +147,7 @@ def render_text(result: dict[str, Any], variants: list[dict[str, Any]]) -> None:
     for column in ("peak RSS MB", "MiB", "size", "mean cos", "min cos"):
         table.add_column(column, justify="right")
     for variant in ok:
-        cells = [variant["artifact"] + (" (reference)" if variant["artifact"] == reference else "")]
+        cells = [escape(variant["artifact"]) + (" (reference)" if variant["artifact"] == reference else "")]
         for length in text["lengths"]:
             latency = variant["measured"]["latency_by_length_ms"][str(length)]
             cells.append(f"{_ms(latency['p50'])} / {_ms(latency['p90'])}")
@@ -170,10 +172,10 @@ def render(result: dict[str, Any]) -> None:
     console = out()
     for variant in result["variants"]:
         for note in variant.get("notes", []):
-            console.print(f"[yellow]note[/] {variant['artifact']}: {note}")
+            console.print(f"[yellow]note[/] {escape(variant['artifact'])}: {escape(str(note))}")
     for variant in result["variants"]:
         if variant["status"] != "ok":
-            console.print(f"[bold red]failed[/] {variant['artifact']}: {variant['error']}")
+            console.print(f"[bold red]failed[/] {escape(variant['artifact'])}: {escape(str(variant['error']))}")
 
 
 @handles_errors

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from mc_cli._errors import build_config, handles_errors
 from mc_cli._render import format_metrics, pass_context, say, wrote
@@ -39,13 +40,13 @@ def compile_model(
         CompileConfig, backend=backend, precision=precision, device=device, max_batch=max_batch, opt_batch=opt_batch,
         tolerance=tolerance, min_agreement=min_agreement, calibration_samples=calibration_samples,
     )
-    say(f"compiling [bold]{model}[/] with {config.backend} ({config.precision}, {config.device}) -> {output}")
+    say(f"compiling [bold]{escape(model)}[/] with {config.backend} ({config.precision}, {config.device}) -> {escape(str(output))}")
     artifact = apply_pass(config, model, output, pass_context(data=data, calibration=calibration, input_shape=input_shape))
     metrics = artifact.record.metrics
     parity = metrics["parity"]
     gate = (f"max |source - compiled| {parity['max_abs_diff']:.2e} (tolerance {parity['tolerance']:g})" if parity["gate"] == "max_abs_diff"
             else f"top-1 agreement {parity['top1_agreement']:.2%} (min {parity['min_agreement']:.0%}), max |diff| {parity['max_abs_diff']:.2e}")
-    say(f"parity on {parity['data']}, batch sizes {parity['batch_sizes_checked']}: {gate} [bold green]passed[/]")
+    say(f"parity on {escape(str(parity['data']))}, batch sizes {parity['batch_sizes_checked']}: {gate} [bold green]passed[/]")
     accuracy = parity.get("accuracy")
     if accuracy:
         say(f"source:   {format_metrics(accuracy['source'])}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from mc_cli._errors import build_config, handles_errors
 from mc_cli._render import format_metrics, pass_context, say, wrote
@@ -29,7 +30,7 @@ def distill(
 
     config = build_config(DistillConfig, {"student": "--student", "width_mult": "--width-mult"}, student=student,
                           width_mult=width_mult, temperature=temperature, alpha=alpha, epochs=epochs, patience=patience, seed=seed)
-    say(f"distilling {teacher} -> {student or f'width x{width_mult}'} (T={temperature}, alpha={alpha})")
+    say(f"distilling {escape(teacher)} -> {escape(student or f'width x{width_mult}')} (T={temperature}, alpha={alpha})")
     artifact = apply_pass(config, teacher, output, pass_context())
     metrics = artifact.record.metrics
     for role in ("teacher", "student"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from mc_cli._console import out, write_json_result
 from mc_cli._errors import handles_errors
@@ -24,7 +25,7 @@ def evaluate(
     from mc.models.source import parse_input_shape
 
     result = run_evaluation(model, data, parse_input_shape(input_shape) if input_shape else None, reference)
-    out().print(f"{result['model']} on {result['data']}:")
+    out().print(f"{escape(str(result['model']))} on {escape(str(result['data']))}:")
     out().print(format_metrics(result["metrics"]))
     write_json_result(json_path, result)
 

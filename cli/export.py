@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from mc_cli._errors import build_config, handles_errors
 from mc_cli._render import format_metrics, parity_line, pass_context, say, wrote
@@ -34,7 +35,7 @@ def export(
     config = build_config(ExportConfig, opset=opset, tolerance=tolerance, task=task, exporter=exporter)
     text = kind_of_spec(model) in ("text-torch", "text-onnx")
     ctx = pass_context(data=None if text else data, corpus=data if text else None, input_shape=input_shape)
-    say(f"exporting [bold]{model}[/] -> {output}")
+    say(f"exporting [bold]{escape(model)}[/] -> {escape(str(output))}")
     artifact = apply_pass(config, model, output, ctx)
     metrics = artifact.record.metrics
     if "optimum_check" in metrics:

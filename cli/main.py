@@ -8,6 +8,7 @@ import typer
 
 from mc_cli import bench, compile, distill, doctor, evaluate, export, models, prune, quantize, report, run, targets, train
 from mc_cli._console import CliState, set_state
+from mc_cli._errors import OneLineUsageErrors
 
 app = typer.Typer(
     name="mc",
@@ -16,6 +17,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
+    cls=OneLineUsageErrors,  # usage errors as one line (`error: ... (try: mc CMD --help)`), exit 2
 )
 
 

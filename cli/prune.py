@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from mc_cli._console import out
@@ -35,7 +36,7 @@ def prune(
         amount=amount, target_speedup=target_speedup, steps=steps, finetune_epochs=finetune_epochs,
         importance=importance, global_pruning=global_pruning, round_to=round_to,
     )
-    say(f"pruning {model}: {config.method}, "
+    say(f"pruning {escape(model)}: {config.method}, "
         + (f"amount {config.amount}" if config.amount else f"target speed-up {config.target_speedup}x")
         + f", {config.steps} step(s), {config.finetune_epochs} fine-tuning epoch(s) per step")
     artifact = apply_pass(config, model, output, pass_context())
@@ -55,7 +56,7 @@ def prune(
     if "speedup_trace" in metrics:
         out().print(f"measured speed-up (ORT fp32, 1 thread) at the last step: {metrics['speedup_trace'][-1]['speedup']:.2f}x")
     if "warning" in metrics:
-        out().print(f"[yellow]warning:[/] {metrics['warning']}")
+        out().print(f"[yellow]warning:[/] {escape(metrics['warning'])}")
     wrote(artifact, json_path)
 
 

@@ -7,6 +7,7 @@ from enum import Enum
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from mc_cli._console import err, out
@@ -37,14 +38,14 @@ def _print_precision(table: dict, show_nodes: bool) -> None:
         for column in ("op type", "int8", "fp16", "int8 weights only", "fp32"):
             summary.add_column(column, justify="left" if column == "op type" else "right")
         for op, counts in table["summary"].items():
-            summary.add_row(op, *(str(counts.get(key, 0)) for key in ("int8", "fp16", "int8 weights, fp32 compute", "fp32")))
+            summary.add_row(escape(op), *(str(counts.get(key, 0)) for key in ("int8", "fp16", "int8 weights, fp32 compute", "fp32")))
         out().print(summary)
     if show_nodes:
         nodes = Table(title="per node")
         for column in ("node", "module", "op", "precision", "kernel"):
             nodes.add_column(column)
         for row in table["nodes"]:
-            nodes.add_row(row["node"], row.get("module", ""), row["op_type"], row["precision"], row["kernel"])
+            nodes.add_row(*(escape(str(row.get(key, ""))) for key in ("node", "module", "op_type", "precision", "kernel")))
         out().print(nodes)
 
 
@@ -59,7 +60,7 @@ def _print_candidates(rows: list[dict]) -> None:
         speed = "" if row["ratio_to_fp32"] is None else f"{1 / row['ratio_to_fp32']:.2f}x"
         figures = ([_fmt(row.get("mean_cosine"), ".4f"), _fmt(row.get("min_cosine"), ".4f")] if text else
                    [_fmt(row.get("accuracy"), ".2%"), _fmt(row.get("top1_agreement"), ".1%"), _fmt(row.get("confidence_auroc"), ".3f")])
-        table.add_row(row["short_label"], speed, *figures, f"{row['size_bytes'] / 1024:.0f}", row["error"] or row["reason"])
+        table.add_row(escape(row["short_label"]), speed, *figures, f"{row['size_bytes'] / 1024:.0f}", escape(str(row["error"] or row["reason"])))
     out().print(table)
 
 
@@ -87,7 +88,7 @@ def quantize(
     min_cosine: float = typer.Option(0.98, help="Text models, auto: smallest cosine similarity to fp32 on any one text."),
     objective: str = typer.Option("latency", help="auto: latency (fastest beyond timing noise; ties: smallest), size (smallest not "
                                   "significantly slower than fp32) or accuracy (most accurate of those faster than fp32)."),
-    threads: int | None = typer.Option(None, help="Threads for timing and scoring [default: the target's, capped at this host's cores]."),
+    threads: int | None = typer.Option(None, min=1, help="Threads for timing and scoring [default: the target's, capped at this host's cores]."),
     data: Path | None = typer.Option(None, help="Labelled held-out data (.npz with x, y) [default: MNIST-1D test set]; text models: a text file."),
     show_nodes: bool = typer.Option(False, "--nodes", help="Print the per-node precision table too."),
     json_path: Path | None = typer.Option(None, "--json", help="Write the result as JSON here."),
@@ -106,29 +107,31 @@ def quantize(
     )
     text = kind_of_spec(model) in ("text-torch", "text-onnx")
     ctx = pass_context(target, threads, data=None if text else data, corpus=data if text else None, calibration=calibration)
-    say(f"quantizing {model}: mode {config.mode_for('text-onnx' if text else 'onnx')} (target {ctx.target.name}, "
+    say(f"quantizing {escape(model)}: mode {config.mode_for('text-onnx' if text else 'onnx')} (target {escape(ctx.target.name)}, "
         f"{ctx.threads} thread(s))")
+    for note in ctx.notes:
+        err().print(f"[yellow]note:[/] {escape(note)}")
     artifact = apply_pass(config, model, output, ctx, log=say)
     metrics = artifact.record.metrics
     search = metrics.get("search")
     if search:
         _print_candidates(search["candidates"])
-        say(f"[bold]{search['verdict']}[/]")
+        say(f"[bold]{escape(search['verdict'])}[/]")
     for warning in metrics.get("warnings", []):
-        err().print(f"[yellow]warning:[/] {warning}")
+        err().print(f"[yellow]warning:[/] {escape(warning)}")
     if "precision" in metrics:
         _print_precision(metrics["precision"], show_nodes)
-        say(f"quantized: {metrics['precision_summary']}  (pre-processing: {metrics.get('preprocess') or 'n/a'})")
+        say(escape(f"quantized: {metrics['precision_summary']}  (pre-processing: {metrics.get('preprocess') or 'n/a'})"))
     else:
-        say(f"quantized modules (torch dynamic int8): {metrics['quantized_modules']}")
+        say(escape(f"quantized modules (torch dynamic int8): {metrics['quantized_modules']}"))
     accuracy, fidelity = metrics.get("accuracy"), metrics.get("fidelity")
     if accuracy and "accuracy" in accuracy["quantized"]:
-        say(f"fp32:      {format_metrics(accuracy['fp32'])}   [{accuracy['data']}]")
+        say(f"fp32:      {format_metrics(accuracy['fp32'])}   {escape('[' + str(accuracy['data']) + ']')}")
         say(f"quantized: {format_metrics(accuracy['quantized'])}")
     elif accuracy and "max_abs_diff" in accuracy["quantized"]:
-        say(f"max |fp32 - quantized| {accuracy['quantized']['max_abs_diff']:.3g} on {accuracy['data']}")
+        say(f"max |fp32 - quantized| {accuracy['quantized']['max_abs_diff']:.3g} on {escape(str(accuracy['data']))}")
     if fidelity:
-        say(f"fidelity to fp32 on {fidelity['data']}: mean cosine {fidelity['mean_cosine']:.4f}, min {fidelity['min_cosine']:.4f}")
+        say(f"fidelity to fp32 on {escape(str(fidelity['data']))}: mean cosine {fidelity['mean_cosine']:.4f}, min {fidelity['min_cosine']:.4f}")
         budget = metrics.get("budget", {})
         if not search and budget and (fidelity["mean_cosine"] < budget["min_mean_cosine"] or fidelity["min_cosine"] < budget["min_cosine"]):
             say(f"[yellow]below the fidelity budget (mean >= {budget['min_mean_cosine']}, min >= {budget['min_cosine']}); try --mode auto[/]")

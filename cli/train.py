@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from mc_cli._errors import build_config, handles_errors
 from mc_cli._render import format_metrics, pass_context, say, wrote
@@ -32,7 +33,7 @@ def train(
         TrainConfig, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, patience=patience,
         val_fraction=val_fraction, seed=seed,
     )
-    say(f"training [bold]{model}[/] on MNIST-1D (seed {seed})" + (f" -> {output}" if output else ""))
+    say(f"training [bold]{escape(model)}[/] on MNIST-1D (seed {seed})" + (f" -> {escape(str(output))}" if output else ""))
     try:
         artifact = apply_pass(config, model, output, pass_context(input_shape=input_shape), allow_untrained=True)
     except InputError as error:

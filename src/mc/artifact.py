@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mc.atomic import write_json_atomic
+from mc.atomic import staged_file as staged_file_beside
 from mc.hashing import sha256_file
 from mc.versions import host_description, library_versions
 
@@ -143,12 +143,37 @@ def build_record(
 
 
 def publish_artifact(staged_file: Path, target: Path, record: ArtifactRecord) -> None:
-    """Move a finished, verified artifact into place with its sidecar.
+    """Move a finished, verified artifact into place with its sidecar: both or neither.
 
-    The sidecar goes first and the artifact last, so whoever sees the artifact sees its lineage.
+    The sidecar is written aside first, then renamed into place, then the artifact: whoever sees the
+    new artifact sees its lineage. Should the artifact's rename fail (a folder in the way, a full or
+    read-only disk), the sidecar is rolled back to what was there before (or removed), so no sidecar
+    ever describes a file that is not there, and an earlier artifact keeps its own.
     """
-    write_json_atomic(sidecar_path(target), record.to_json())
-    os.replace(staged_file, target)
+    sidecar = sidecar_path(target)
+    previous = sidecar.read_bytes() if sidecar.is_file() else None
+    with staged_file_beside(sidecar) as staged_sidecar:
+        staged_sidecar.write_text(json.dumps(record.to_json(), indent=2) + "\n")
+        os.replace(staged_sidecar, sidecar)
+    try:
+        os.replace(staged_file, target)
+    except BaseException:
+        _roll_back_sidecar(sidecar, previous)
+        raise
+
+
+def _roll_back_sidecar(sidecar: Path, previous: bytes | None) -> None:
+    """Put back the sidecar an earlier artifact had; if even that cannot be written, remove the new
+    one: no sidecar is better than one describing another file."""
+    try:
+        if previous is not None:
+            with staged_file_beside(sidecar) as restored:
+                restored.write_bytes(previous)
+                os.replace(restored, sidecar)
+            return
+    except OSError:
+        pass
+    sidecar.unlink(missing_ok=True)
 
 
 def read_record(artifact_path: Path) -> ArtifactRecord | None:

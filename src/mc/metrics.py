@@ -55,12 +55,23 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins
     return float(error)
 
 
+def check_labels(labels: np.ndarray, classes: int) -> None:
+    """Labels outside the model's classes score 0% without a word; say so instead."""
+    from mc.errors import InputError
+
+    labels = np.asarray(labels)
+    if len(labels) and (labels.min() < 0 or labels.max() >= classes):
+        raise InputError(f"the data's labels run from {labels.min()} to {labels.max()}, but the model has {classes} classes "
+                         f"(labels 0 to {classes - 1}); pass data labelled for this model")
+
+
 def classification_report(
     logits: np.ndarray,
     confidence: np.ndarray,
     labels: np.ndarray,
     reference_logits: np.ndarray | None = None,
 ) -> dict[str, float | int | None]:
+    check_labels(labels, np.shape(logits)[-1])
     correct = np.argmax(logits, axis=-1) == labels
     report: dict[str, float | int | None] = {
         "samples": int(len(labels)),

@@ -6,6 +6,7 @@ the fix, not deep inside a quantizer.
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +56,11 @@ def _read_folder(path: Path, sample_shape: tuple[int, ...]) -> np.ndarray:
         raise InputError(f"{path}: its .npy files have mismatched shapes {shapes}; each must be {sample_shape} or (N, *{sample_shape})") from None
 
 
+def _starts_like_a_pickle(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(1) == b"\x80"
+
+
 def load_samples(path: Path, sample_shape: tuple[int, ...], min_samples: int = 1) -> SampleSet:
     """Read samples and check them against `sample_shape` (one sample, without the batch axis)."""
     path = Path(path)
@@ -69,10 +75,17 @@ def load_samples(path: Path, sample_shape: tuple[int, ...], min_samples: int = 1
             x, y = np.load(path, allow_pickle=False), None
         else:
             raise InputError(f"{path}: unsupported data format {path.suffix!r}; use .npz, .npy or a folder of .npy files")
-    except (ValueError, OSError, EOFError) as error:
-        if isinstance(error, InputError):
-            raise
-        raise InputError(f"{path}: cannot be read as NumPy data ({error}); write it with numpy.save or numpy.savez") from None
+    except InputError:
+        raise
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+        if "pickled" in str(error) and _starts_like_a_pickle(path):  # allow_pickle=False: objects are code, not data
+            raise InputError(f"{path}: holds pickled Python objects, which mc does not load; save plain numeric arrays "
+                             "with numpy.savez(path, x=..., y=...)") from None
+        # numpy takes anything that is neither .npy nor a zip for a pickle: say what the file is not
+        detail = "not a .npy or .npz file" if "pickled" in str(error) else (
+            str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__)
+        raise InputError(f"{path}: cannot be read as NumPy data ({type(error).__name__}: {detail}); "
+                         "write it with numpy.save or numpy.savez") from None
 
     expected = "(N, " + ", ".join(map(str, sample_shape)) + ")"
     if tuple(x.shape[1:]) != tuple(sample_shape):

@@ -7,6 +7,8 @@ loads with `torch.load(weights_only=True)`: nothing is unpickled but tensors and
 from __future__ import annotations
 
 import dataclasses
+import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -57,16 +59,39 @@ def state_dict_of(payload: dict[str, Any]) -> dict[str, Any]:
     return state
 
 
+def _is_pickle(path: Path) -> bool:
+    """A pickle of Python objects (torch.save of a whole module, pickle.dump): a zip archive as
+    torch.save writes, or a bare pickle stream (protocol 2 and later start with 0x80)."""
+    import zipfile
+
+    with open(path, "rb") as handle:
+        head = handle.read(2)
+    return head[:1] == b"\x80" or zipfile.is_zipfile(path)
+
+
+def _short(error: BaseException) -> str:
+    """The error's first sentence, cut at a word, not mid-word."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if len(text) > 160:
+        text = text[:160].rsplit(" ", 1)[0] + " ..."
+    return text
+
+
 def read_checkpoint(path: Path) -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
         raise InputError(f"checkpoint not found: {path}: check the path, or pass a zoo name (`mc models`)")
+    if path.is_dir():
+        raise InputError(f"{path} is a folder, not a checkpoint file: name the .pt file")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols before refusing: the line below says it all
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises UnpicklingError, RuntimeError, EOFError... for a bad file
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if isinstance(error, pickle.UnpicklingError) and _is_pickle(path):
+            raise InputError(f"{path} is not an mc checkpoint (a pickle); mc loads checkpoints with weights_only") from None
         raise InputError(
-            f"{path} is not a loadable mc checkpoint ({first_line[:160]}); "
+            f"{path} is not a loadable mc checkpoint ({_short(error)}); "
             "mc reads checkpoints written by `mc train` (weights_only, architecture as data)"
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:

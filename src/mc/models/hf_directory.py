@@ -75,6 +75,38 @@ def load_tokenizer(directory: Path):
         raise InputError(f"{directory}: the tokenizer does not load ({first_line(error)})") from None
 
 
+def weight_file_problem(file: Path) -> str | None:
+    """What is wrong with a weights file, from its header alone (None: it looks right). Without this
+    an exporter that fails to read PyTorch weights falls back to TensorFlow and says TensorFlow is
+    missing, which is not what is wrong."""
+    import struct
+    import zipfile
+
+    size = file.stat().st_size
+    if file.name.endswith(".json"):  # a shard index
+        try:
+            json.loads(file.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return "is not valid JSON (a shard index)"
+        return None
+    with open(file, "rb") as handle:
+        head = handle.read(8)
+        if file.suffix == ".safetensors":
+            if len(head) < 8:
+                return f"is too short to be safetensors ({size} bytes)"
+            (header_size,) = struct.unpack("<Q", head)
+            if header_size > size - 8:
+                return "is not a safetensors file (its header overruns the file: truncated or another format)"
+            try:
+                json.loads(handle.read(header_size))
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                return "is not a safetensors file (its header is not JSON)"
+            return None
+    if head[:1] == b"\x80" or zipfile.is_zipfile(file):  # torch.save: a zip archive (or a legacy pickle)
+        return None
+    return f"is not a PyTorch weights file (neither the zip archive torch.save writes nor a pickle; {size} bytes)"
+
+
 def inspect_hf_directory(path: Path) -> HfDirectory:
     path = Path(path)
     if not path.is_dir():
@@ -91,6 +123,10 @@ def inspect_hf_directory(path: Path) -> HfDirectory:
     weights = present(path, WEIGHT_FILES)
     if not weights:
         raise InputError(f"{path} has no weights ({' or '.join(WEIGHT_FILES[::2])}); save them with model.save_pretrained")
+    for file in weights:
+        problem = weight_file_problem(file)
+        if problem:
+            raise InputError(f"{file} {problem}; re-save the model with model.save_pretrained")
     tokenizer = present(path, TOKENIZER_FILES)
     if not tokenizer:
         raise InputError(f"{path} has no tokenizer ({', '.join(TOKENIZER_FILES[:3])}, ...); save it with tokenizer.save_pretrained")

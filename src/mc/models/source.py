@@ -155,7 +155,7 @@ def load_torch_model(spec: str, input_shape: tuple[int, ...] | None = None, allo
     """A torch model from a zoo name, a checkpoint or a factory (not ONNX)."""
     path = Path(spec)
     if spec.endswith((".pt", ".pth")):
-        return _from_checkpoint(path, f"{path} (checkpoint)")
+        return _fixed_shape(_from_checkpoint(path, f"{path} (checkpoint)"), input_shape)
     if spec.endswith(".onnx"):
         raise InputError(f"{spec} is already ONNX; this command needs a torch model (a zoo name, checkpoint or factory)")
     if ":" in spec:
@@ -174,10 +174,23 @@ def load_torch_model(spec: str, input_shape: tuple[int, ...] | None = None, allo
     found = find_zoo_checkpoint(entry.name)
     if found is not None:
         checkpoint, kind = found
-        return _from_checkpoint(checkpoint, f"{entry.name} ({kind} {checkpoint})")
-    if not allow_untrained:
+        model = _from_checkpoint(checkpoint, f"{entry.name} ({kind} {checkpoint})")
+    elif not allow_untrained:
         raise InputError(f"{entry.name} has no trained checkpoint yet: run `mc train {entry.name}` first")
-    return untrained_zoo_model(entry.name)
+    else:
+        model = untrained_zoo_model(entry.name)
+    return _fixed_shape(model, input_shape)
+
+
+def _fixed_shape(model: TorchModel, input_shape: tuple[int, ...] | None) -> TorchModel:
+    """A zoo model or a checkpoint knows its input shape; --input-shape is for factories, and a
+    different one would be ignored silently (every figure then on the model's own shape)."""
+    if input_shape is not None and tuple(input_shape) != tuple(model.sample_shape):
+        given = ",".join(map(str, (1, *input_shape)))
+        own = ",".join(map(str, (1, *model.sample_shape)))
+        raise InputError(f"--input-shape {given}: {model.display_name} takes a fixed input shape {own}; "
+                         "drop --input-shape (it is for factories)")
+    return model
 
 
 def _sequence_entry(name: str):
@@ -219,4 +232,12 @@ def check_forward(model: TorchModel, batch: int = 2) -> tuple[torch.Tensor, ...]
     outputs = outputs if isinstance(outputs, (tuple, list)) else (outputs,)
     if not all(isinstance(output, torch.Tensor) for output in outputs):
         raise InputError(f"{model.display_name} must return a tensor or a tuple of tensors, got {[type(o).__name__ for o in outputs]}")
+    if len(outputs) == 2:  # (logits, confidence): what every classifier command scores
+        logits, confidence = outputs
+        if logits.dim() != 2 or tuple(confidence.shape) != (batch,):
+            raise InputError(
+                f"{model.display_name} returns (logits, confidence) of shapes {tuple(logits.shape)} and {tuple(confidence.shape)} "
+                f"for a batch of {batch}; mc expects ({batch}, classes) and ({batch},)"
+                + (": return confidence.squeeze(-1)" if tuple(confidence.shape) == (batch, 1) else "")
+            )
     return tuple(outputs)

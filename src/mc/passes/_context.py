@@ -9,6 +9,7 @@ as the text corpus), decided here and nowhere else.
 
 from __future__ import annotations
 
+import os
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,14 +33,28 @@ class PassContext:
     calibration_path: Path | None = None  # [default: the shipped MNIST-1D calibration set]
     corpus_path: Path | None = None  # text models' corpus [default: Python's reference docs]
     input_shape: tuple[int, ...] | None = None  # a factory's sample shape (batch axis excluded)
+    notes: list[str] = field(default_factory=list)  # for people: what was adjusted (threads capped at the cores)
     _evaluation: dict[tuple[int, ...], Any] = field(default_factory=dict, repr=False)
     _calibration: dict[tuple[int, ...], np.ndarray | None] = field(default_factory=dict, repr=False)
     _corpus: Any = field(default=None, repr=False)
 
     @classmethod
     def for_target(cls, target: str | TargetProfile = "x86-cpu", threads: int | None = None, **values: Any) -> "PassContext":
+        """`threads` None: the target's, capped at this host's cores. A count the user gave must be
+        at least 1; more than the cores only oversubscribes them (and spawns as many threads per
+        session), so it is capped too, with a note saying so."""
         profile = load_target(target) if isinstance(target, str) else target
-        return cls(target=profile, threads=threads or profile.host_threads(), **values)
+        notes: list[str] = []
+        if threads is None:
+            threads = profile.host_threads()
+        else:
+            cores = os.cpu_count() or 1
+            if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+                raise InputError(f"threads {threads!r}: give a whole number from 1 to this host's {cores} cores")
+            if threads > cores:
+                notes.append(f"threads {threads} capped at this host's {cores} cores")
+                threads = cores
+        return cls(target=profile, threads=threads, notes=notes, **values)
 
     # --- models -------------------------------------------------------------------------------
     def torch_model(self, artifact: Artifact):

@@ -36,7 +36,8 @@ DEFAULT_FILE_NAMES: dict[str, str] = {
 class PassConfig(BaseModel):
     """Base of every pass config: frozen, no unknown keys, and the pass's declarations."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # No inf or NaN in any figure: `--temperature inf` would train on NaN losses, not fail as input.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     pass_name: ClassVar[str]
     accepts_kinds: ClassVar[tuple[Kind, ...]] = ("torch",)
     reads_inputs: ClassVar[tuple[Input, ...]] = ()

@@ -100,10 +100,17 @@ def _structured(config: PruneConfig, model: TorchModel, progress: Progress) -> d
     if config.amount is not None:
         pruner = structured.build_pruner(module, model.sample_shape, config.amount, config.steps, config.importance,
                                          config.global_pruning, config.round_to)
+        shapes_before = {name: tuple(p.shape) for name, p in module.named_parameters()}
         for step in range(config.steps):
             if config.importance == "taylor":
                 structured.accumulate_taylor_gradients(module, batches, loss_fn)
             pruner.step()
+            if step == config.steps - 1 and structured.nothing_removed(module, shapes_before):  # before fine-tuning for nothing
+                widths = structured.prunable_widths(module, structured.pruning_hints(module))
+                raise InputError(
+                    f"--amount {config.amount} with --round-to {config.round_to} removes nothing from {model.display_name} "
+                    f"(its prunable layers are {widths[0]} to {widths[-1]} channels wide; Torch-Pruning skips a layer it "
+                    "would empty): lower --amount or --round-to")
             _finetune(module, config, progress, f"fine-tune {step + 1}/{config.steps}")
         return details
     # --target-speedup: small steps, each measured, until the latency ratio is reached.

@@ -65,6 +65,9 @@ class QuantizeConfig(PassConfig):
     def _torch_is_dynamic(self) -> "QuantizeConfig":
         if self.backend == "torch" and self.mode not in (None, "dynamic"):
             raise ValueError(f"backend torch supports --mode dynamic only (got {self.mode}); use onnxruntime for {self.mode}")
+        if self.exclude_nodes and (self.backend == "torch" or self.mode in ("fp16", "auto")):
+            what = "backend torch" if self.backend == "torch" else f"mode {self.mode}"
+            raise ValueError(f"--exclude-nodes works with modes static and dynamic in onnxruntime; {what} would ignore it")
         return self
 
     def accepts(self) -> tuple[Kind, ...]:
@@ -192,6 +195,7 @@ def _classifier(config: QuantizeConfig, source: Artifact, output: Path, ctx: Pas
     from mc.quantization.apply import apply_plan
 
     model = ctx.onnx_model(source)
+    model.require_float_input()
     mode = config.mode_for("onnx")
     calibration = ctx.calibration(model.sample_shape) if mode in ("static", "auto") else None
     samples = calibration[: config.calibration_samples] if calibration is not None else None
@@ -249,7 +253,9 @@ def _publish_classifier(plan: QuantizePlan | None, model, staged: Path, output: 
         raise InputError(f"nothing in {model.path} was quantized (asked for {', '.join(asked)}; its compute ops: "
                          f"{', '.join(sorted(ops)) or 'none'}); pick --op-types from those, or use another mode")
     reference = reference_outputs(model.path, evaluation.x, evaluation.y, threads)
-    size, fp32_size = staged.stat().st_size, model.path.stat().st_size
+    from mc.onnx_file import model_bytes
+
+    size, fp32_size = staged.stat().st_size, model_bytes(model.path)  # fp32 with its external data, if any
     metrics: dict[str, Any] = {
         "plan": plan.label() if plan else "fp32 (kept)",
         "plan_config": plan.model_dump(mode="json") if plan else None,

@@ -61,6 +61,17 @@ def unsupported_layers(model: nn.Module) -> list[str]:
     return [f"{name} ({type(module).__name__})" for name, module in model.named_modules() if isinstance(module, (nn.GRU, nn.RNN))]
 
 
+def prunable_widths(model: nn.Module, hints: PruningHints) -> list[int]:
+    """The output widths of the layers the pruner may shrink (the heads' outputs stay)."""
+    ignored = {id(module) for module in hints.ignored}
+    return sorted({module.out_features if isinstance(module, nn.Linear) else module.out_channels
+                   for module in model.modules() if isinstance(module, (nn.Linear, nn.Conv1d)) and id(module) not in ignored})
+
+
+def nothing_removed(model: nn.Module, shapes_before: dict[str, tuple[int, ...]]) -> bool:
+    return all(tuple(parameter.shape) == shapes_before.get(name) for name, parameter in model.named_parameters())
+
+
 def build_pruner(model: nn.Module, sample_shape: tuple[int, ...], ratio: float, steps: int, criterion: str,
                  global_pruning: bool, round_to: int):
     import torch_pruning as tp
@@ -70,6 +81,10 @@ def build_pruner(model: nn.Module, sample_shape: tuple[int, ...], ratio: float, 
         raise InputError(f"structured pruning cannot trace {', '.join(blocked)}: Torch-Pruning has no rule for that layer; "
                          "use --unstructured, or prune a model without it")
     hints = pruning_hints(model)
+    widths = prunable_widths(model, hints)
+    if widths and round_to >= max(widths):  # every layer would round back up to its own width
+        raise InputError(f"--round-to {round_to} leaves nothing to prune: the widest prunable layer has {max(widths)} channels; "
+                         f"pick a --round-to below {max(widths)}")
     model.eval()
     try:
         return tp.pruner.BasePruner(

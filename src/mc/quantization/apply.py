@@ -28,10 +28,11 @@ class ApplyReport:
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    """ORT's quantizer logs advice per call ('Please consider to run pre-processing'); mc reports once."""
+    """ORT's quantizer logs advice per call ('Please consider to run pre-processing') and tracebacks of
+    what it recovers from or re-raises; mc reports once, and a failure as one line."""
     root = logging.getLogger()
     level = root.level
-    root.setLevel(logging.ERROR)
+    root.setLevel(logging.CRITICAL)
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
@@ -171,6 +172,18 @@ def _drop_duplicate_nodes(model) -> None:
     model.graph.node.extend(kept)
 
 
+def check_node_names(config: QuantizePlan, known: set[str]) -> None:
+    """ORT ignores a node name it does not find: a typo would keep nothing in fp32, silently."""
+    import difflib
+
+    for step in config.steps:
+        unknown = [name for name in getattr(step, "exclude_nodes", ()) if name not in known]
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], sorted(known), n=3)
+            hint = f"did you mean {', '.join(close)}?" if close else "`mc quantize MODEL --nodes` lists the node names"
+            raise InputError(f"--exclude-nodes: the graph has no node named {unknown[0]!r} ({len(known)} nodes); {hint}")
+
+
 def apply_plan(config: QuantizePlan, source: Path, target: Path, calibration: np.ndarray | None, input_name: str) -> ApplyReport:
     """Write `source` quantized by every step of `config` to `target` (intermediates in a temp dir)."""
     if config.needs_calibration and calibration is None:
@@ -187,7 +200,9 @@ def apply_plan(config: QuantizePlan, source: Path, target: Path, calibration: np
 
         from mc.quantization.precision import module_names
 
-        report.modules = {**module_names(onnx.load(str(source))), **module_names(onnx.load(str(current)))}
+        original, prepared = onnx.load(str(source), load_external_data=False), onnx.load(str(current), load_external_data=False)
+        report.modules = {**module_names(original), **module_names(prepared)}
+        check_node_names(config, {node.name for node in original.graph.node} | {node.name for node in prepared.graph.node})
         for index, step in enumerate(config.steps):
             produced = Path(workdir) / f"step{index}.onnx"
             try:

@@ -91,6 +91,7 @@ def _open_onnx_classifier(spec: str, target: TargetProfile | None, threads: int,
     from mc.runtimes.onnxruntime import open_onnx
 
     model = load_onnx_model(Path(spec))
+    model.require_float_input()
     shape = tuple(input_shape or model.sample_shape)
     if any(dim <= 0 for dim in shape):
         raise InputError(f"{spec} has symbolic input dimensions {model.sample_shape}; pass --input-shape, batch first")
