@@ -295,12 +295,12 @@ def p12_yaml_alias_bomb(lab: Lab) -> Verdict:
 
 
 def p13_bench_memory(lab: Lab) -> Verdict:
-    """Peak memory of a bench must not grow with its length: 3 s against 30 s at 4000 Hz (120,000 requests)."""
+    """Peak memory of a bench must not grow with its length: 3 s against 60 s at 1000 Hz (60,000 requests; mc bench allows up to 1000 Hz)."""
     peaks = []
-    for duration in (3, 30):
+    for duration in (3, 60):
         code = ("import resource, subprocess, sys; "
                 f"r = subprocess.run([sys.executable, '-m', 'mc_cli.main', 'bench', 'm.onnx', '--target', 'x86-cpu', "
-                f"'--scenario', 'realtime', '--rate', '4000', '--duration', '{duration}', '--warmup', '8'], capture_output=True); "
+                f"'--scenario', 'realtime', '--rate', '1000', '--duration', '{duration}', '--warmup', '8'], capture_output=True); "
                 "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
         done = subprocess.run([sys.executable, "-c", code], cwd=lab.root, env=lab.env, capture_output=True, text=True)
         status, peak = done.stdout.split()
@@ -308,7 +308,7 @@ def p13_bench_memory(lab: Lab) -> Verdict:
             return Verdict(False, f"bench of {duration} s exited {status}")
         peaks.append(int(peak) / 1024)
     growth = peaks[1] - peaks[0]
-    return Verdict(growth < 32, f"peak RSS grew {growth:.0f} MiB from 3 s to 30 s at 4000 Hz ({peaks[0]:.0f} -> {peaks[1]:.0f} MiB)")
+    return Verdict(growth < 32, f"peak RSS grew {growth:.0f} MiB from 3 s to 60 s at 1000 Hz ({peaks[0]:.0f} -> {peaks[1]:.0f} MiB)")
 
 
 def _int64_model(path: Path) -> None:
