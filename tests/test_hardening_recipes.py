@@ -500,3 +500,10 @@ def test_an_unwritable_cache_or_an_out_that_is_a_file_is_exit_2_and_publishes_no
     out_file.write_text("not a folder")
     assert_one_line_error(mc("run", recipe, "--out", out_file), 2, f"--out {out_file}: is a file, not a folder")
     assert out_file.read_text() == "not a folder"
+
+
+def test_a_recipe_that_is_not_utf8_is_one_line(mc, tmp_path):
+    recipe = tmp_path / "latin1.yaml"
+    recipe.write_bytes("name: caf\xe9\nmodel: mobile-tiny\nvariants: {fp32: [export]}\n".encode("latin-1"))
+    assert_one_line_error(mc("run", recipe, "--out", tmp_path / "out"), 2, "not UTF-8")
+    assert not (tmp_path / "out").exists()

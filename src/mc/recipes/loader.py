@@ -75,9 +75,11 @@ def _line_map(node: yaml.Node, file: str, path: PathKey, lines: Lines) -> None:
 
 def _read_yaml(path: Path) -> tuple[dict[str, Any], Lines]:
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise InputError(f"{path}: cannot read the recipe ({error.strerror})") from None
+    except UnicodeDecodeError as error:
+        raise InputError(f"{path}: not UTF-8 text (byte {error.start}); save the recipe as UTF-8") from None
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
