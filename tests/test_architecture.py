@@ -142,3 +142,15 @@ def test_registries_import_none_of_their_entries():
     for registry, package in ((SOURCE / "models" / "_registry.py", "mc.models"), (SOURCE / "passes" / "_registry.py", "mc.passes")):
         inside = [module for module, _, _ in imports(registry) if module.startswith(package + ".") and not module.split(".")[-1].startswith("_")]
         assert not inside, f"{registry.name} of {package} imports {inside}"
+
+
+def test_every_package_is_installed():
+    """pyproject.toml lists the packages by hand: a package missing there is missing from a wheel,
+    and one listed but gone breaks a fresh install."""
+    import tomllib
+
+    listed = set(tomllib.loads((SOURCE.parents[1] / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    on_disk = {module_name(init.parent / "__init__.py") for init in SOURCE.rglob("__init__.py")}
+    assert on_disk <= listed, f"packages missing from pyproject.toml: {sorted(on_disk - listed)}"
+    assert {name for name in listed if name.startswith("mc.") or name == "mc"} <= on_disk, \
+        f"pyproject.toml lists packages that do not exist: {sorted({n for n in listed if n.startswith('mc')} - on_disk)}"
