@@ -109,14 +109,14 @@ def run_recipe(
     names, note = select_variants(recipe, only)
     if note:
         log(note)
-    recipe_dir = _run_folder(out_root, recipe.name)
-    cache = ArtifactCache(cache_root)
-    if use_cache:
-        cache.check_writable()
     target = load_target(recipe.target)
     threads = target.host_threads()
     context = ChainContext(recipe, target, threads, progress, debug)
     log(f"model {recipe.model}: {context.source.kind}, sha256 {context.source.sha256[:12]}")  # loads it: bad input fails here
+    recipe_dir = _run_folder(out_root, recipe.name)  # after the model: a refused recipe leaves no folder behind
+    cache = ArtifactCache(cache_root)
+    if use_cache:
+        cache.check_writable()
 
     run_id = new_run_id(started)
     remove_leftovers(recipe_dir)  # what killed runs left here
