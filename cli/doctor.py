@@ -32,7 +32,8 @@ def doctor(json_path: Path | None = typer.Option(None, "--json", help="Write the
             status = f"[red]broken[/] ({backend['problem']})"
         else:
             status = "[yellow]missing[/]"
-        table.add_row(backend["name"], status, backend["version"] or "", backend["purpose"], "" if backend["present"] else backend["install"])
+        table.add_row(escape(backend["name"]), status, escape(backend["version"] or ""), escape(backend["purpose"]),
+                      "" if backend["present"] else escape(backend["install"]))  # 'mc[tensorrt]' is no markup
     console.print(table)
     cuda = report["cuda"]
     console.print(

@@ -23,6 +23,12 @@ def test_doctor_reports_backends_with_versions(mc, tmp_path):
     assert {"tensorrt", "torch-tensorrt", "optimum"} <= set(backends)
     assert "CPUExecutionProvider" in report["onnxruntime_providers"]
     assert "torch" in result.stdout and "CUDA" in result.stdout
+    if not backends["torch-tensorrt"]["present"]:  # the extra's name survives rich's markup
+        assert "'mc[tensorrt]'" in result.stdout.replace("\n", " ")
+    if backends["optimum"]["present"]:  # optimum's own version, not optimum-onnx's
+        from importlib.metadata import version
+
+        assert backends["optimum"]["version"] == version("optimum")
 
 
 def test_models_lists_the_family_with_shipped_accuracy(mc, tmp_path):

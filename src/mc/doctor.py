@@ -19,8 +19,8 @@ BACKENDS = (
     ("tensorrt", "tensorrt", "tensorrt", "TensorRT engines (GPU)", "pip install tensorrt (needs an NVIDIA GPU)"),
     ("torch-tensorrt", "torch_tensorrt", "torch-tensorrt", "mc compile --backend tensorrt", "pip install 'mc[tensorrt]' (the release paired with your torch minor version)"),
     ("modelopt", "modelopt", "nvidia-modelopt", "mc compile --backend tensorrt --precision int8", "pip install 'mc[tensorrt-int8]'"),
-    ("transformers", "transformers", "transformers", "Hugging Face models (mc.hf)", "pip install 'mc[hf]'"),
-    ("optimum", "optimum.exporters.onnx", "optimum-onnx", "Hugging Face export through Optimum", "pip install 'mc[hf]'"),
+    ("transformers", "transformers", "transformers", "Hugging Face models", "pip install 'mc[hf]'"),
+    ("optimum", "optimum.exporters.onnx", "optimum", "Hugging Face export through Optimum (with optimum-onnx)", "pip install 'mc[hf]'"),
 )
 
 _X86_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
