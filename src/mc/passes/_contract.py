@@ -33,6 +33,13 @@ DEFAULT_FILE_NAMES: dict[str, str] = {
 }
 
 
+def spec_stem(spec: str) -> str:
+    """A name for files made from a model: a zoo name as it is, a file's stem, a factory's function."""
+    if ":" in spec and not spec.endswith((".pt", ".pth", ".onnx")):
+        return Path(spec.split(":")[-1]).stem
+    return Path(spec).stem if spec.endswith((".pt", ".pth", ".onnx")) else spec
+
+
 class PassConfig(BaseModel):
     """Base of every pass config: frozen, no unknown keys, and the pass's declarations."""
 

@@ -26,7 +26,7 @@ from mc.models.checkpoint import checkpoint_payload, config_to_dict
 from mc.models.source import TorchModel, check_forward
 from mc.models.stats import count_macs, count_parameters
 from mc.passes._context import PassContext
-from mc.passes._contract import PassConfig
+from mc.passes._contract import PassConfig, spec_stem
 from mc.passes._registry import register_pass
 from mc.runtimes import predict_all
 from mc.runtimes.torch_eager import TorchPredictor
@@ -68,7 +68,7 @@ class DistillConfig(PassConfig):
 
     def default_output(self, source: Artifact) -> Path | None:
         if self.student is not None:
-            name = Path(self.student).stem if self.student.endswith((".pt", ".pth")) else self.student
+            name = spec_stem(self.student)
         else:
             name = f"{Path(source.spec).stem}-w{self.width_mult:g}"
         return Path("out") / f"{name}.distilled.pt"

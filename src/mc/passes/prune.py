@@ -20,7 +20,7 @@ from mc.models.checkpoint import checkpoint_payload
 from mc.models.source import TorchModel
 from mc.models.stats import count_macs, count_parameters
 from mc.passes._context import PassContext
-from mc.passes._contract import PassConfig
+from mc.passes._contract import PassConfig, spec_stem
 from mc.passes._registry import register_pass
 from mc.progress import Progress, SilentProgress
 from mc.pruning import structured, unstructured
@@ -55,7 +55,7 @@ class PruneConfig(PassConfig):
         return frozenset({"host"}) if self.target_speedup is not None else frozenset()
 
     def default_output(self, source: Artifact) -> Path | None:
-        return Path("out") / f"{Path(source.spec).stem if source.spec.endswith(('.pt', '.pth')) else source.spec}.pruned.pt"
+        return Path("out") / f"{spec_stem(source.spec)}.pruned.pt"
 
     def trains(self) -> bool:
         return self.finetune_epochs > 0

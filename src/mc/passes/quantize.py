@@ -23,7 +23,7 @@ from mc.artifact import Artifact, ArtifactRecord, Kind, Lineage, build_record, p
 from mc.atomic import publish_directory, staged_directory, staged_file, write_json_atomic
 from mc.errors import InputError
 from mc.passes._context import PassContext
-from mc.passes._contract import PassConfig
+from mc.passes._contract import PassConfig, spec_stem
 from mc.passes._registry import register_pass
 from mc.quantization.presets import static_preset_values
 from mc.quantization.scheme import DynamicStep, Float16Step, QuantizePlan, StaticStep
@@ -101,7 +101,7 @@ class QuantizeConfig(PassConfig):
         """Beside an ONNX input (m.onnx -> m.<mode>.onnx); under out/ for a model named by zoo name or checkpoint."""
         mode = self.mode_for(source.kind)
         if self.backend == "torch":
-            return Path("out") / f"{_stem(source.spec)}.{mode}.pt"
+            return Path("out") / f"{spec_stem(source.spec)}.{mode}.pt"
         path = Path(source.spec)
         if source.kind == "text-onnx":
             directory = path.parent if path.suffix == ".onnx" else path
@@ -110,7 +110,7 @@ class QuantizeConfig(PassConfig):
             return (path.with_name(f"{path.name}.{mode}") if path.is_dir() else Path("out") / f"{source.spec}.{mode}")
         if source.kind == "onnx":
             return path.with_name(f"{path.stem}.{mode}.onnx")
-        return Path("out") / f"{_stem(source.spec)}.{mode}.onnx"
+        return Path("out") / f"{spec_stem(source.spec)}.{mode}.onnx"
 
     def preset_overrides(self) -> dict[str, Any]:
         return dict(calibration_method=self.method, format=self.format, activation_type=self.activation_type,
@@ -145,13 +145,6 @@ class QuantizeConfig(PassConfig):
         else:
             raise ValueError("mode auto has no fixed plan: the pass searches for one")
         return QuantizePlan(steps=(step,), preprocess=self.preprocess, calibration_samples=max(16, self.calibration_samples))
-
-
-def _stem(spec: str) -> str:
-    """A name for files made from a model: a zoo name as it is, a file's stem, a factory's function."""
-    if ":" in spec and not spec.endswith((".pt", ".pth", ".onnx")):
-        return Path(spec.split(":")[-1]).stem
-    return Path(spec).stem if spec.endswith((".pt", ".pth", ".onnx")) else spec
 
 
 @register_pass(QuantizeConfig)

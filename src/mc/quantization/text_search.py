@@ -121,10 +121,6 @@ class FixedFeeds:
         return self._session.session.run(None, self._feeds)
 
 
-def dynamic_text_plan(step: DynamicStep) -> QuantizePlan:
-    return QuantizePlan(steps=(step,))
-
-
 def text_space(base: DynamicStep, per_channel_fixed: bool):
     """Op sets x scale granularity (both, unless the user fixed it); reduce_range and the weight
     type as `base` has them (the target's, or the user's)."""

@@ -20,7 +20,6 @@ import numpy as np
 
 from mc.errors import BackendUnavailable, InputError, root_cause
 
-COMPILED_SUFFIXES = (".pt2", ".ep")
 RUNTIME_OF_BACKEND = {"torch-compile": "torch-compile", "tensorrt": "tensorrt"}
 
 
@@ -69,10 +68,6 @@ class CompiledProgram:
     @property
     def runtime(self) -> str:
         return RUNTIME_OF_BACKEND[self.backend]
-
-
-def is_compiled_path(spec: str) -> bool:
-    return str(spec).endswith(COMPILED_SUFFIXES)
 
 
 def _load_program(path: Path, backend: str):
