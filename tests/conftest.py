@@ -13,6 +13,17 @@ from mc_cli.main import app, hoist_global_flags
 REPO = Path(__file__).resolve().parent.parent
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `slow` run in CI (.ci/run sets MC_SLOW_TESTS=1) and are skipped, with the reason,
+    in a default local run, so that one stays fast."""
+    if os.environ.get("MC_SLOW_TESTS") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow: set MC_SLOW_TESTS=1 to run it (.ci/run does)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def isolated_mc_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Tests never read or write the user's cache; the generated data is shared within the session."""
