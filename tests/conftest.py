@@ -93,3 +93,12 @@ def assert_one_line_error(result, exit_code: int = 2, contains: str | None = Non
     if contains:
         assert contains in lines[0], lines[0]
     return lines[0]
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """mobile-tiny exported once per session (its sidecar beside it): packaging and remote-bench tests share it."""
+    path = tmp_path_factory.mktemp("tiny-onnx") / "tiny.onnx"
+    result = Mc()("export", "mobile-tiny", "-o", path)
+    assert result.exit_code == 0, result.stderr
+    return path

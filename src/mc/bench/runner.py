@@ -256,6 +256,29 @@ def _text_measurement(config: BenchConfig) -> dict[str, Any]:
             "method": "closed loop, batch 1, real paragraphs truncated to each length"}
 
 
+def request_base(target: TargetProfile, config: BenchConfig, threads: int, input_shape: tuple[int, ...] | None) -> dict[str, Any]:
+    """What every worker request of one bench shares (a local worker's, or one on a device over SSH)."""
+    settings = ProcessorSettings.for_target(target, target_rate_hz=config.rate, adaptive_quality=config.adaptive_quality)
+    scenario = ScenarioConfig(
+        name=config.scenario, duration_s=config.duration, rate_hz=settings.target_rate_hz, arrivals=config.arrivals,
+        seed=config.seed, batch_size=config.batch_size, min_queries=config.queries, warmup_queries=config.warmup,
+    )
+    return {
+        "target": target, "threads": threads, "scenario": scenario, "settings": settings, "workload": config.workload,
+        "text": TextRequest.of(config), "input_shape": list(input_shape) if input_shape else None,
+    }
+
+
+def variant_entry(spec: str, outcome: WorkerOutcome, target: TargetProfile, threads: int, fallback_workload: str) -> dict[str, Any]:
+    """One variant's entry of the result, from what its worker left (here or on a device)."""
+    return _variant_entry(spec, outcome, target, threads, fallback_workload)
+
+
+def worker_timeout(scenario: ScenarioConfig) -> float:
+    """How long one worker may take in `scenario` before it is killed."""
+    return max(_timeout(scenario), TEXT_WORKER_S)
+
+
 def run_bench(
     artifacts: list[str],
     target_spec: str,
@@ -276,16 +299,9 @@ def run_bench(
 
         load_corpus(config.corpus)  # a bad corpus file is the user's typo: say so before any process starts
     threads = target.host_threads()
-    settings = ProcessorSettings.for_target(target, target_rate_hz=config.rate, adaptive_quality=config.adaptive_quality)
-    scenario = ScenarioConfig(
-        name=config.scenario, duration_s=config.duration, rate_hz=settings.target_rate_hz, arrivals=config.arrivals,
-        seed=config.seed, batch_size=config.batch_size, min_queries=config.queries, warmup_queries=config.warmup,
-    )
-    base = {
-        "target": target, "threads": threads, "scenario": scenario, "settings": settings, "workload": config.workload,
-        "text": TextRequest.of(config), "input_shape": list(input_shape) if input_shape else None,
-    }
-    timeout = max(_timeout(scenario), TEXT_WORKER_S)
+    base = request_base(target, config, threads, input_shape)
+    scenario, settings = base["scenario"], base["settings"]
+    timeout = worker_timeout(scenario)
     variants: list[dict[str, Any]] = []
     reference_entry: dict[str, Any] | None = None
     with tempfile.TemporaryDirectory(prefix="mc-bench-") as tmp:
