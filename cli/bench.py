@@ -178,6 +178,20 @@ def render(result: dict[str, Any]) -> None:
             console.print(f"[bold red]failed[/] {escape(variant['artifact'])}: {escape(str(variant['error']))}")
 
 
+def render_remote(result: dict[str, Any]) -> None:
+    """The device's figures beside this host's and the roofline estimate, so the estimate can be checked."""
+    console = out()
+    for variant in result["variants"]:
+        if variant["status"] != "ok":
+            continue
+        device = variant["measured"]["model_latency_ms"]["p50"]
+        host = ((variant.get("host") or {}).get("measured") or {}).get("model_latency_ms", {}).get("p50")
+        estimate = (variant.get("estimated") or {}).get("model_latency_ms")
+        console.print(f"{escape(variant['artifact'])}: model p50 {_ms(device)} ms {escape(variant['measured']['label'])}; "
+                      f"{_ms(host)} ms {escape(variant['host']['label'])}"
+                      + (f"; {estimate:.2f} ms {escape(variant['estimated']['label'])}" if estimate is not None else ""))
+
+
 @handles_errors
 def bench(
     artifacts: list[str] = typer.Argument(..., help="Variants: zoo names, checkpoints (.pt), .onnx files, file.py:factory, exported text model directories."),
@@ -196,6 +210,9 @@ def bench(
     workload: str = typer.Option("auto", "--workload", help="auto (each model's own), pipeline or text: the workload every variant must run."),
     data: Path | None = typer.Option(None, "--data", help="Text models: a UTF-8 text file for fidelity and timing [default: Python's own reference docs]."),
     json_path: Path | None = typer.Option(None, "--json", help="Write the result (schema mc.bench/2) here."),
+    remote: str | None = typer.Option(None, "--remote", help="Bench on the device over SSH: [user@]host[:port] (ONNX models and bundles; the host's run stays beside it)."),
+    ssh_option: list[str] = typer.Option([], "--ssh-option", help="Passed to ssh/scp as -o (repeatable), e.g. IdentityFile=~/.ssh/pi."),
+    remote_python: str = typer.Option("python3", "--remote-python", help="The device's interpreter that has mc installed."),
 ) -> None:
     """Bench variants under a target profile, each in a fresh process; classifiers and text models in one run.
 
@@ -205,7 +222,7 @@ def bench(
     """
     from mc.bench.config import BenchConfig
     from mc.bench.runner import run_bench
-    from mc.errors import CheckFailed
+    from mc.errors import CheckFailed, InputError
 
     counts = {} if queries is None else {"queries": queries, "text_queries": queries}
     config = build_config(
@@ -218,8 +235,18 @@ def bench(
         from mc.models.source import parse_input_shape  # imports torch: only when asked for
 
         shape = parse_input_shape(input_shape)
-    result = run_bench(list(artifacts), target, config, RichProgress(), reference=reference, input_shape=shape)
+    if remote is not None:
+        from mc.remote.bench import remote_bench
+
+        if reference is not None:
+            raise InputError("--reference is not supported with --remote yet: bench the reference as a variant")
+        result = remote_bench(list(artifacts), target, config, RichProgress(), remote, ssh_options=ssh_option,
+                              remote_python=remote_python, input_shape=shape)
+    else:
+        result = run_bench(list(artifacts), target, config, RichProgress(), reference=reference, input_shape=shape)
     render(result)
+    if remote is not None:
+        render_remote(result)
     write_json_result(json_path, result)
     failed = [variant for variant in result["variants"] if variant["status"] != "ok"]
     if failed:

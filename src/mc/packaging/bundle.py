@@ -187,7 +187,7 @@ def build_bundle(artifact: str | Path, target_spec: str, output: Path, *, allow_
     Raises InputError (a missing file, an existing output), NotBuiltYet (a kind not bundled yet) or
     CheckFailed (over a budget without `allow_over_budget`, or an entry point that does not run).
     """
-    from mc import __version__
+    import mc
     from mc.atomic import staged_directory
     from mc.hashing import sha256_file
     from mc.pipeline.settings import ProcessorSettings
@@ -218,7 +218,7 @@ def build_bundle(artifact: str | Path, target_spec: str, output: Path, *, allow_
         manifest: dict[str, Any] = {
             "schema": BUNDLE_SCHEMA,
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "mc_version": __version__,
+            "mc_version": mc.__version__,
             "target": target.name,
             "model": {"file": source.name, "sha256": sha256_file(source), "size_bytes": source.stat().st_size, "kind": "onnx",
                       "sidecar": sidecar.name if sidecar.is_file() else None, "inputs": inputs, "outputs": outputs},

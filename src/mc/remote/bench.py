@@ -76,7 +76,9 @@ class Device:
 
 def probe(client: SshClient, python: str) -> Device:
     """What the device is, and whether it has what the worker needs (the same mc, its runtime)."""
-    from mc import __version__
+    import mc
+
+    __version__ = mc.__version__
 
     done = client.run(f"{shlex.quote(python)} -c {shlex.quote(PROBE)}", timeout=PROBE_TIMEOUT_S, check=False)
     line = next((line for line in done.stdout.splitlines() if line.startswith("MC-PROBE ")), None)
@@ -95,6 +97,19 @@ def probe(client: SshClient, python: str) -> Device:
                           "pip install 'onnxruntime>=1.18,<2' 'numpy>=1.24,<3'")
     return Device(hostname=info["hostname"], cpu=info["cpu"], cores=int(info["cores"]), os=info["os"], machine=info["machine"],
                   python=info["python"], versions={name: info.get(name) for name in ("mc", "onnxruntime", "numpy")})
+
+
+def _check_spec(spec: str) -> None:
+    from mc.packaging.bundle import MANIFEST
+
+    path = Path(spec)
+    if path.is_dir() and (path / MANIFEST).is_file():
+        return
+    if spec.endswith(".onnx"):
+        if not path.is_file():
+            raise InputError(f"ONNX file not found: {spec}: check the path")
+        return
+    raise InputError(f"{spec}: --remote benches ONNX models and bundles (mc package); export it first: mc export MODEL -o model.onnx")
 
 
 def _bundle_for(spec: str, target_spec: str, staging: Path, index: int) -> tuple[Path, str]:
@@ -184,8 +199,10 @@ def remote_bench(
         raise InputError("no artifact given: pass ONNX models or bundles")
     with tempfile.TemporaryDirectory(prefix="mc-remote-") as staging_name:
         staging = Path(staging_name)
+        for spec in artifacts:
+            _check_spec(spec)
+        device = probe(client, remote_python)  # an unreachable device, a refused key or no mc there: say so before any work
         bundles = [_bundle_for(spec, target_spec, staging, index) for index, spec in enumerate(artifacts)]
-        device = probe(client, remote_python)
         threads = max(1, min(target.threads, device.cores))
         base = request_base(target, config, threads, input_shape)
         timeout = worker_timeout(base["scenario"]) + 60.0
