@@ -221,31 +221,23 @@ def bench(
     Text models (exported directories): latency at 16/64/128 tokens, peak memory, and fidelity (cosine of mean-pooled embeddings) to --reference or the first text variant. Exit 1 when a variant fails.
     """
     from mc.bench.config import BenchConfig
-    from mc.bench.runner import run_bench
-    from mc.errors import CheckFailed, InputError
+    from mc.remote.bench import bench_on_target
+    from mc.errors import CheckFailed
 
     counts = {} if queries is None else {"queries": queries, "text_queries": queries}
     config = build_config(
-        BenchConfig, {"text_queries": "--queries", "corpus": "--data"}, workload=workload, scenario=scenario, duration=duration,
+        BenchConfig, {"text_queries": "--queries", "corpus": "--data", "ssh_options": "--ssh-option"}, workload=workload, scenario=scenario, duration=duration,
         rate=rate, arrivals=arrivals, batch_size=batch_size, warmup=warmup, seed=seed, adaptive_quality=not fixed_quality,
-        corpus=data, **counts,
+        corpus=data, remote=remote, ssh_options=tuple(ssh_option), remote_python=remote_python, **counts,
     )
     shape = None
     if input_shape:
         from mc.models.source import parse_input_shape  # imports torch: only when asked for
 
         shape = parse_input_shape(input_shape)
-    if remote is not None:
-        from mc.remote.bench import remote_bench
-
-        if reference is not None:
-            raise InputError("--reference is not supported with --remote yet: bench the reference as a variant")
-        result = remote_bench(list(artifacts), target, config, RichProgress(), remote, ssh_options=ssh_option,
-                              remote_python=remote_python, input_shape=shape)
-    else:
-        result = run_bench(list(artifacts), target, config, RichProgress(), reference=reference, input_shape=shape)
+    result = bench_on_target(list(artifacts), target, config, RichProgress(), reference=reference, input_shape=shape)
     render(result)
-    if remote is not None:
+    if "device" in result["measurement"]:
         render_remote(result)
     write_json_result(json_path, result)
     failed = [variant for variant in result["variants"] if variant["status"] != "ok"]

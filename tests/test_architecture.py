@@ -19,6 +19,7 @@ LAYERS = {
     "mc.quantization": 4, "mc.compilation": 4, "mc.pruning": 4, "mc.training": 4,
     "mc.evaluation": 3, "mc.timing": 3, "mc.pipeline": 3,
     "mc.runtimes": 2, "mc.models": 1, "mc.data": 1,
+    "mc.remote": 5, "mc.packaging": 4,
 }
 
 

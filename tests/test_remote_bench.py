@@ -104,6 +104,33 @@ def _leftovers() -> set[str]:
     return set(glob.glob(os.path.join(os.environ.get("TMPDIR", "/tmp"), "mc-bench.*")))
 
 
+def _profile_with_remote(remote: str) -> str:
+    from importlib import resources
+
+    import yaml
+
+    profile = yaml.safe_load((Path(str(resources.files("mc_recipes"))) / "targets" / "pi5.yaml").read_text())
+    return yaml.safe_dump({**profile, "name": "my-pi", "remote": remote})
+
+
+def test_remote_in_recipes_and_profiles(tmp_path: Path) -> None:
+    """`bench: {remote: ...}` in a recipe and `remote:` in a target profile both name the device."""
+    from mc.recipes.loader import load_recipe
+    from mc.remote.bench import device_of
+    from mc.targets import load_target
+
+    profile = tmp_path / "my-pi.yaml"
+    profile.write_text(_profile_with_remote("pi@raspberrypi.local"))
+    target = load_target(str(profile))
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"name: r\nmodel: mobile-tiny\ntarget: {profile}\nvariants: {{fp32: [export]}}\n"
+                      "bench: {remote: 'pi@other:2222', ssh_options: [IdentityFile=~/.ssh/pi], remote_python: /opt/venv/bin/python}\n")
+    loaded = load_recipe(str(recipe))
+    assert device_of(loaded.bench, target) == "pi@other:2222" and loaded.bench.remote_python == "/opt/venv/bin/python"
+    assert device_of(loaded.bench.model_copy(update={"remote": None}), target) == "pi@raspberrypi.local"
+    assert device_of(loaded.bench.model_copy(update={"remote": None}), load_target("pi5")) is None
+
+
 def test_refused_key_is_one_line(mc, sshd: Loopback, tiny_onnx: Path) -> None:
     result = mc("bench", tiny_onnx, "--target", "pi5", "--remote", sshd.remote, *sshd.options(sshd.wrong_key), "--remote-python", sys.executable)
     assert_one_line_error(result, contains="the key was refused")
@@ -170,7 +197,10 @@ exec {sys.executable} "$@"
 """)
     wrapper.chmod(0o755)
     before = _leftovers()
-    result = mc("bench", tiny_onnx, "--target", "pi5", "--remote", sshd.remote, *sshd.options(), "--remote-python", wrapper,
+    # The device named by a user's target profile (`remote:`), not --remote.
+    profile = tmp_path / "my-pi.yaml"
+    profile.write_text(_profile_with_remote(sshd.remote))
+    result = mc("bench", tiny_onnx, "--target", profile, *sshd.options(), "--remote-python", wrapper,
                 "--scenario", "latency", "--queries", "50", "--duration", "1")
     assert_one_line_error(result, contains="went away during the bench")
     deadline = time.monotonic() + 10

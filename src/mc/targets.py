@@ -72,6 +72,7 @@ class TargetProfile(BaseModel):
     peaks: dict[str, float] = Field(default_factory=dict)
     accelerators: list[Accelerator] = Field(default_factory=list)
     source: str = ""
+    remote: str | None = Field(None, description="[user@]host[:port] of the device itself: benches run there over SSH")
 
     def is_host(self) -> bool:
         """True when this profile describes the machine mc runs on (figures are then `measured`)."""

@@ -56,6 +56,10 @@ class BenchConfig(BaseModel):
     memory_texts: int = Field(32, ge=0, le=10_000, description="texts a memory model remembers before it is judged")
     max_length: int = Field(128, ge=8, le=4096, description="tokens per fidelity text")
     corpus: Path | None = Field(None, description="a UTF-8 text file, paragraphs separated by blank lines [default: Python's reference docs]")
+    # On the device over SSH (`mc bench --remote`, a recipe's `bench: {remote: ...}`, or a target profile's `remote:`).
+    remote: str | None = Field(None, description="[user@]host[:port]: bench on the device itself over SSH")
+    ssh_options: tuple[str, ...] = Field((), description="passed to ssh and scp as -o, e.g. IdentityFile=~/.ssh/pi")
+    remote_python: str = Field("python3", min_length=1, description="the device's interpreter that has mc installed")
 
 
 class TextRequest(BaseModel):

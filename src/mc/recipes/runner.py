@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from mc.atomic import write_json_atomic
-from mc.bench.runner import run_bench
 from mc.errors import InputError
 from mc.processes import apply_umask, owner_tag, remove_leftovers
 from mc.progress import Progress
@@ -199,8 +198,10 @@ def _bench(recipe: Recipe, builds: list[VariantBuild], artifact_paths: dict[str,
     reference = artifact_paths.get(recipe.reference_variant)
     if reference is None:
         log(f"the reference variant {recipe.reference_variant!r} was not built: no drops or ratios against it")
-    bench = run_bench(list(artifact_paths.values()), recipe.target, recipe.bench, progress,
-                      reference=reference, input_shape=context.input_shape)
+    from mc.remote.bench import bench_on_target  # on the device over SSH when the recipe or the target names one
+
+    bench = bench_on_target(list(artifact_paths.values()), recipe.target, recipe.bench, progress,
+                            reference=reference, input_shape=context.input_shape)
     benched = {name: entry for name, entry in zip(artifact_paths, bench["variants"])}
     timed = {name: artifact_paths[name] for name, entry in benched.items() if entry["status"] == "ok"}
     with progress.task("timing side by side", total=1) as task:

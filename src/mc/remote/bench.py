@@ -99,20 +99,19 @@ def probe(client: SshClient, python: str) -> Device:
                   python=info["python"], versions={name: info.get(name) for name in ("mc", "onnxruntime", "numpy")})
 
 
-def _check_spec(spec: str) -> None:
+def _spec_problem(spec: str) -> str | None:
+    """Why `spec` cannot go to the device (None: it can): only ONNX models and bundles travel."""
     from mc.packaging.bundle import MANIFEST
 
     path = Path(spec)
     if path.is_dir() and (path / MANIFEST).is_file():
-        return
+        return None
     if spec.endswith(".onnx"):
-        if not path.is_file():
-            raise InputError(f"ONNX file not found: {spec}: check the path")
-        return
-    raise InputError(f"{spec}: --remote benches ONNX models and bundles (mc package); export it first: mc export MODEL -o model.onnx")
+        return None if path.is_file() else f"ONNX file not found: {spec}: check the path"
+    return f"{spec}: --remote benches ONNX models and bundles (mc package); export it first: mc export MODEL -o model.onnx"
 
 
-def _bundle_for(spec: str, target_spec: str, staging: Path, index: int) -> tuple[Path, str]:
+def _bundle_for(spec: str, target_spec: str, staging: Path, name: str) -> tuple[Path, str]:
     """(bundle folder, model file name): a bundle as given (verified), or one made from an ONNX file."""
     from mc.packaging.bundle import MANIFEST, build_bundle, verify_bundle
 
@@ -122,10 +121,10 @@ def _bundle_for(spec: str, target_spec: str, staging: Path, index: int) -> tuple
         manifest = json.loads((path / MANIFEST).read_text())
         return path, manifest["model"]["file"]
     if spec.endswith(".onnx") and path.is_file():
-        folder = staging / f"bundle-{index}"
+        folder = staging / name
         manifest = build_bundle(path, target_spec, folder, allow_over_budget=True)
         return folder, manifest["model"]["file"]
-    raise InputError(f"{spec}: --remote benches ONNX models and bundles (mc package); export it first: mc export MODEL -o model.onnx")
+    raise InputError(_spec_problem(spec) or spec)
 
 
 # The device side of one worker: the worker in the background, a watcher that stops it and removes the
@@ -176,73 +175,117 @@ def _run_worker(client: SshClient, tmp: str, python: str, name: str, threads: in
     return code, time.perf_counter() - began
 
 
+def device_of(config: Any, target: Any) -> str | None:
+    """Where a bench runs: the bench's own `remote` first, then the target profile's; None: here."""
+    return config.remote or getattr(target, "remote", None)
+
+
+def bench_on_target(artifacts: list[str], target_spec: str, config: Any, progress: Any, *, reference: str | None = None,
+                    input_shape: tuple[int, ...] | None = None) -> dict[str, Any]:
+    """The bench a user asked for: on the device over SSH when one is configured, else on this host."""
+    from mc.bench.runner import run_bench
+    from mc.targets import load_target
+
+    remote = device_of(config, load_target(target_spec))
+    if remote is None:
+        return run_bench(artifacts, target_spec, config, progress, reference=reference, input_shape=input_shape)
+    return remote_bench(artifacts, target_spec, config, progress, remote, reference=reference, input_shape=input_shape)
+
+
+def _device_worker(client: SshClient, tmp: str, config: Any, name: str, threads: int, timeout: float,
+                   staging: Path) -> tuple[dict[str, Any], int, float]:
+    """Run one worker on the device and bring its result back: (result, exit status, wall seconds)."""
+    code, wall = _run_worker(client, tmp, config.remote_python, name, threads, timeout)
+    local_result = staging / f"{name}.result.json"
+    try:
+        client.get(f"{tmp}/{name}.result.json", local_result)
+        return json.loads(local_result.read_text()), code, wall
+    except RemoteError:
+        log = client.run(f"tail -n 3 {shlex.quote(tmp)}/{name}.log", timeout=PROBE_TIMEOUT_S, check=False).stdout.strip()
+        return {"status": "failed", "kind": "crash", "error": f"the worker on {client.remote.host} left no result (exit {code})"
+                + (f": {log.splitlines()[-1][:200]}" if log else "")}, code, wall
+
+
 def remote_bench(
     artifacts: list[str],
     target_spec: str,
     config: Any,
     progress: Any,
-    remote: str | Remote,
+    remote: str | Remote | None = None,
     *,
-    ssh_options: list[str] | None = None,
-    remote_python: str = "python3",
+    reference: str | None = None,
     input_shape: tuple[int, ...] | None = None,
 ) -> dict[str, Any]:
-    """Bench every artifact on the device and on this host; the mc.bench/2 result, device figures first."""
+    """Bench every artifact on the device and on this host; the mc.bench/2 result, device figures first.
+
+    A variant that is not an ONNX model or a bundle is recorded as failed on the device (export it);
+    the reference, when given, must be one, since the variants' agreement is computed there.
+    """
     from mc.bench.config import WorkerRequest
     from mc.bench.runner import WorkerOutcome, request_base, run_bench, variant_entry, worker_timeout
+    from mc.errors import CheckFailed
     from mc.targets import load_target
 
     target = load_target(target_spec)
-    device_remote = parse_remote(remote) if isinstance(remote, str) else remote
-    client = SshClient(device_remote, list(ssh_options or []))
+    remote = remote or device_of(config, target)
+    if remote is None:
+        raise InputError("no device to bench on: pass --remote [user@]host[:port] (or set remote: in the target profile)")
+    client = SshClient(parse_remote(remote) if isinstance(remote, str) else remote, list(config.ssh_options))
     if not artifacts:
         raise InputError("no artifact given: pass ONNX models or bundles")
+    problems = {spec: _spec_problem(spec) for spec in artifacts}
+    if reference is not None and _spec_problem(reference):
+        raise InputError(f"--reference {reference}: {_spec_problem(reference)}")
+    if all(problems.values()):
+        raise InputError(next(iter(problems.values())))
     with tempfile.TemporaryDirectory(prefix="mc-remote-") as staging_name:
         staging = Path(staging_name)
-        for spec in artifacts:
-            _check_spec(spec)
-        device = probe(client, remote_python)  # an unreachable device, a refused key or no mc there: say so before any work
-        bundles = [_bundle_for(spec, target_spec, staging, index) for index, spec in enumerate(artifacts)]
+        device = probe(client, config.remote_python)  # an unreachable device, a refused key or no mc there: said before any work
+        names = ([("reference", reference)] if reference is not None else []) + [
+            (f"variant-{index}", spec) for index, spec in enumerate(artifacts) if not problems[spec]]
+        bundles = {name: _bundle_for(spec, target_spec, staging, name) for name, spec in names}
         threads = max(1, min(target.threads, device.cores))
-        base = request_base(target, config, threads, input_shape)
+        base = request_base(target, config.model_copy(update={"remote": None}), threads, input_shape)
         timeout = worker_timeout(base["scenario"]) + 60.0
         tmp = client.run('mktemp -d "${TMPDIR:-/tmp}/mc-bench.XXXXXX"', timeout=PROBE_TIMEOUT_S).stdout.strip().splitlines()[-1]
-        entries: list[dict[str, Any]] = []
+        entries: dict[str, dict[str, Any]] = {}
         try:
-            requests = []
-            for index, (folder, model_file) in enumerate(bundles):
-                request = WorkerRequest(mode="variant", artifact=f"{tmp}/bundle-{index}/{model_file}", **base)
-                path = staging / f"variant-{index}.request.json"
+            uploads = []
+            for name, (folder, model_file) in bundles.items():
+                if name == "reference":
+                    request = WorkerRequest(mode="reference", artifact=f"{tmp}/{name}/{model_file}", output_array=f"{tmp}/reference.npy", **base)
+                else:
+                    request = WorkerRequest(mode="variant", artifact=f"{tmp}/{name}/{model_file}", output_array=f"{tmp}/{name}.npy",
+                                            reference_logits=f"{tmp}/reference.npy" if reference is not None else None, **base)
+                path = staging / f"{name}.request.json"
                 path.write_text(request.model_dump_json())
-                requests.append(path)
-                if folder.name != f"bundle-{index}" or folder.parent != staging:
-                    link = staging / f"bundle-{index}"
-                    link.symlink_to(folder.resolve(), target_is_directory=True)
-            client.put([staging / f"bundle-{index}" for index in range(len(bundles))] + requests, tmp)
+                if folder != staging / name:
+                    (staging / name).symlink_to(folder.resolve(), target_is_directory=True)
+                uploads += [staging / name, path]
+            client.put(uploads, tmp)
             with progress.task(f"benching on {device.hostname}", total=len(bundles)) as task:
-                for index, spec in enumerate(artifacts):
+                for name, spec in names:
                     task.advance(0, spec)
-                    name = f"variant-{index}"
-                    code, wall = _run_worker(client, tmp, remote_python, name, threads, timeout)
-                    local_result = staging / f"{name}.result.json"
-                    try:
-                        client.get(f"{tmp}/{name}.result.json", local_result)
-                        result = json.loads(local_result.read_text())
-                    except RemoteError:
-                        log = client.run(f"tail -n 3 {shlex.quote(tmp)}/{name}.log", timeout=PROBE_TIMEOUT_S, check=False).stdout.strip()
-                        result = {"status": "failed", "kind": "crash",
-                                  "error": f"the worker on {device.hostname} left no result (exit {code})" + (f": {log.splitlines()[-1][:200]}" if log else "")}
-                    entries.append(variant_entry(spec, WorkerOutcome(result, code, None, wall, []), target, threads, "pipeline"))
+                    result, code, wall = _device_worker(client, tmp, config, name, threads, timeout, staging)
+                    if name == "reference" and result.get("status") != "ok":
+                        raise CheckFailed(f"the reference {reference} failed on {device.hostname}: {result.get('error')}")
+                    if name != "reference":
+                        entries[spec] = variant_entry(spec, WorkerOutcome(result, code, None, wall, []), target, threads, "pipeline")
                     task.advance(1, "")
         finally:
             try:
                 client.run(f"rm -rf {shlex.quote(tmp)}", timeout=PROBE_TIMEOUT_S, check=False)
             except RemoteError:
                 pass  # the device is gone: its watcher removed the folder when the session dropped
+        for spec, problem in problems.items():
+            if problem:
+                entries[spec] = {"artifact": spec, "status": "failed", "error": f"not benched on {device.hostname}: {problem}",
+                                 "failure_kind": "input", "workload": "pipeline", "peak_rss_mb": None, "worker": None}
         # The same files benched here: the host's measurement and the roofline estimate for the target.
-        host = run_bench([str(folder / model_file) for folder, model_file in bundles], target_spec, config, progress,
-                         input_shape=input_shape)
-    return merge(host, entries, device, artifacts)
+        local = {spec: str(bundles[name][0] / bundles[name][1]) for name, spec in names}
+        host = run_bench([local.get(spec, spec) for spec in artifacts], target_spec, config.model_copy(update={"remote": None}),
+                         progress, reference=local.get(reference) if reference else None, input_shape=input_shape)
+    return merge(host, [entries[spec] for spec in artifacts], device, artifacts)
 
 
 def merge(host: dict[str, Any], device_entries: list[dict[str, Any]], device: Device, artifacts: list[str]) -> dict[str, Any]:
