@@ -171,11 +171,32 @@ def render(result: dict[str, Any]) -> None:
         render_text(result, by_workload["text"])
     console = out()
     for variant in result["variants"]:
+        render_energy(variant)
+    for variant in result["variants"]:
         for note in variant.get("notes", []):
             console.print(f"[yellow]note[/] {escape(variant['artifact'])}: {escape(str(note))}")
     for variant in result["variants"]:
         if variant["status"] != "ok":
             console.print(f"[bold red]failed[/] {escape(variant['artifact'])}: {escape(str(variant['error']))}")
+
+
+def render_energy(variant: dict[str, Any]) -> None:
+    """Energy per inference and mean power at the real-time rate, each labelled estimated or measured."""
+    energy = variant.get("energy") if variant.get("status") == "ok" else None
+    if not energy:
+        return
+    parts = []
+    for estimate in [energy["target"], *energy.get("other_targets", {}).values()]:
+        if estimate.get("joules_per_inference") is None:
+            continue
+        mean = "" if estimate.get("mean_w") is None else f", mean {estimate['mean_w']:.2f} W"
+        parts.append(f"{estimate['label']}: {estimate['joules_per_inference'] * 1e3:.1f} mJ/inference{mean} at {estimate['rate_hz']:g} Hz")
+    measured = energy.get("measured") or {}
+    if measured.get("readable"):
+        parts.append(f"measured (RAPL): {measured['joules_per_inference'] * 1e3:.1f} mJ/inference, mean {measured['mean_w']:.2f} W")
+    elif measured:
+        parts.append("measured: RAPL not readable here")
+    out().print(f"{escape(variant['artifact'])}: energy " + "; ".join(escape(part) for part in parts))
 
 
 def render_remote(result: dict[str, Any]) -> None:

@@ -48,6 +48,19 @@ class Budgets(BaseModel):
     latency_ms: float = Field(gt=0)
     target_latency_ms: float = Field(gt=0)
     ram_mb: float = Field(gt=0)
+    storage_mb: float | None = Field(None, gt=0, description="the bundle on disk (mc package); the seed's 1 GB where absent")
+    power_w: float | None = Field(None, gt=0, description="mean device power at the real-time rate (the seed's edge budget: 5 W)")
+
+
+class PowerFigures(BaseModel):
+    """Device power for energy estimates, each figure with its public source. `meter` says what this
+    host can measure instead: Linux powercap (RAPL) for the x86 host, nvidia-smi for the GPU."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    idle_w: float | None = Field(None, ge=0, description="watts with the model loaded and idle")
+    loaded_w: float | None = Field(None, gt=0, description="watts with the cores (or the GPU) busy")
+    meter: Literal["none", "rapl", "nvidia-smi"] = "none"
+    source: str = Field(min_length=1, description="where the figures come from (public source), or why there are none")
 
 
 class Accelerator(BaseModel):
@@ -73,6 +86,7 @@ class TargetProfile(BaseModel):
     accelerators: list[Accelerator] = Field(default_factory=list)
     source: str = ""
     remote: str | None = Field(None, description="[user@]host[:port] of the device itself: benches run there over SSH")
+    power: PowerFigures | None = None
 
     def is_host(self) -> bool:
         """True when this profile describes the machine mc runs on (figures are then `measured`)."""

@@ -145,6 +145,27 @@ def _estimate(
     return estimate
 
 
+def _every_target_estimate(request: WorkerRequest, variant: OpenedModel, target: TargetProfile, scenario: dict[str, Any],
+                           model_ms: dict[str, Any], overhead_p50_ms: float | None) -> dict[str, Any]:
+    """The roofline estimate for every shipped target profile that is not this host (the report's
+    hardware table covers them all); the bench's own target is the `estimate` beside it."""
+    from mc.targets import target_names
+
+    estimates: dict[str, Any] = {}
+    for name in target_names():
+        other = load_target(name)
+        if name == target.name or (other.kind == "cpu" and other.is_host()):  # (a GPU profile's is_host imports torch)
+            continue
+        try:
+            found = _estimate(request, variant, other, scenario, model_ms, overhead_p50_ms)
+        except Exception as error:  # one profile's estimate never sinks the bench: say why it is missing
+            estimates[name] = {"latency_ms": None, "reason": f"{type(error).__name__}: {str(error)[:200]}"}
+            continue
+        estimates[name] = {key: found.get(key) for key in ("latency_ms", "model_latency_ms", "pipeline_overhead_ms", "reason")}
+        estimates[name]["description"] = other.description
+    return estimates
+
+
 def bench_variant(request: WorkerRequest, variant: OpenedModel, target: TargetProfile, began: float) -> dict[str, Any]:
     """`began`: when the worker started opening the model (load_s counts the opening and the data)."""
     data = evaluation_data(variant.sample_shape)
@@ -158,11 +179,17 @@ def bench_variant(request: WorkerRequest, variant: OpenedModel, target: TargetPr
     model_ms = _model_latency(variant, data.x, request.model_queries)
     overhead = measure_pipeline_overhead(data.x[0], settings, rows=2 * settings.cache_size, queries=request.overhead_queries)
     pipeline = MetaPipeline(variant.predictor, settings, cores=request.threads)
+    from mc.energy import RaplWindow
+
+    rapl = RaplWindow()  # the CPU packages' energy over the scenario, where powercap is readable
+    rapl.start()
     scenario = run_scenario(pipeline, data.x, data.y, request.scenario)
+    rapl.stop()
     accuracy = _accuracy(variant, data, reference_logits)
     estimate = None
     if not target.is_host():
         estimate = _estimate(request, variant, target, scenario, model_ms, overhead["added_ms"]["p50"])  # type: ignore[index]
+    target_estimates = _every_target_estimate(request, variant, target, scenario, model_ms, overhead["added_ms"]["p50"])  # type: ignore[index]
 
     return {
         "description": variant.description,
@@ -176,6 +203,8 @@ def bench_variant(request: WorkerRequest, variant: OpenedModel, target: TargetPr
         "scenario": scenario,
         "accuracy": accuracy,
         "estimate": estimate,
+        "target_estimates": target_estimates,
+        "energy_measured": rapl.result(int(scenario.get("requests") or 0)),
         "device": variant.device,
         "first_call_s": first_call_s,
         "gpu": _gpu_memory() if variant.device == "cuda" else None,

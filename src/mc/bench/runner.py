@@ -196,13 +196,38 @@ def _variant_entry(spec: str, outcome: WorkerOutcome, target: TargetProfile, thr
         "gpu_memory": result.get("gpu"),
         "worker_vmhwm_mb": result["vmhwm_mb"],
     })
+    entry["target_estimates"] = result.get("target_estimates") or {}
     entry.update({
         "estimated": None if estimate is None else {"label": estimated_label(target), **estimate},
         "accuracy": result["accuracy"],
         "pipeline_quality": result["scenario"]["quality_scores"],
     })
     entry["budgets"] = _budgets(target, entry, label, result["scenario"]["latency_ms"].get("p99"))
+    entry["energy"] = _energy(target, entry, result)
     return entry
+
+
+def _energy(target: TargetProfile, entry: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+    """Energy per inference and mean power at the real-time rate: `estimated` for the target (and for
+    every other profile the worker estimated), `measured` from RAPL where this host exposes it."""
+    from mc.energy import estimate_energy
+    from mc.targets import load_target
+
+    rate = result["scenario"].get("rate_hz") or 20.0
+    model_p50 = result["model_latency_ms"].get("p50")
+    overhead_p50 = result["pipeline_overhead"]["added_ms"].get("p50")
+    here = None if model_p50 is None else model_p50 + max(0.0, overhead_p50 or 0.0)
+    estimated = entry.get("estimated") or {}
+    if target.is_host():
+        service, basis = here, "model p50 + the pipeline's own cost p50, measured here"
+    else:
+        service, basis = estimated.get("latency_ms"), "the roofline latency estimate for the target"
+    energy: dict[str, Any] = {"target": estimate_energy(target, service, rate, basis), "measured": result.get("energy_measured")}
+    others = {}
+    for name, other in (result.get("target_estimates") or {}).items():
+        others[name] = estimate_energy(load_target(name), other.get("latency_ms"), rate, "the roofline latency estimate for the target")
+    energy["other_targets"] = others
+    return energy
 
 
 def _loaded(entry: dict[str, Any], result: dict[str, Any], label: str, threads: int) -> None:
