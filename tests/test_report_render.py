@@ -247,10 +247,10 @@ def test_markdown_implementation_table_has_one_row_per_variant_with_measured_fig
 
 def test_markdown_hardware_table_marks_estimates_only(markdown):
     rows = markdown_table(markdown, "Hardware")
-    assert rows[0] == ["Hardware", "Model type", "Inference speed", "Suitable for"]
+    assert rows[0] == ["Hardware", "Model type", "Inference speed", "Suitable for", "Power · energy"]
     host, pi = row_of(rows, HOST), row_of(rows, "Raspberry Pi 5")
-    assert host[1:] == ["fp32 (reference)", "465 inf/s · 2.15 ms", "Development, CI"]
-    assert pi[1:] == ["distilled-tiny · distilled (mobile-tiny)", "730 inf/s (est.) · 1.37 ms (est.)", "Edge, IoT"]
+    assert host[1:] == ["fp32 (reference)", "465 inf/s · 2.15 ms", "Development, CI", NA]  # no power figures in these rows
+    assert pi[1:] == ["distilled-tiny · distilled (mobile-tiny)", "730 inf/s (est.) · 1.37 ms (est.)", "Edge, IoT", NA]
 
 
 def test_markdown_realtime_table_shows_tail_statistics_and_na(markdown, report):

@@ -33,6 +33,7 @@ class Gates(BaseModel):
     max_peak_rss_mb: float | None = Field(None, gt=0, description="peak resident memory of the worker, MiB")
     min_mean_cosine: float | None = Field(None, ge=0, le=1, description="text models: mean embedding cosine to the reference")
     min_cosine: float | None = Field(None, ge=0, le=1, description="text models: smallest embedding cosine to the reference")
+    max_power_w: float | None = Field(None, gt=0, description="mean device power at the real-time rate, W (the seed's edge budget: 5)")
 
 
 @dataclass(frozen=True)

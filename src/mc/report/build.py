@@ -27,6 +27,7 @@ GATE_FIGURES = {  # gate -> (figure it reads, "max" or "min", unit)
     "max_peak_rss_mb": ("peak_rss_mb", "max", "MiB"),
     "min_mean_cosine": ("mean_cosine", "min", "cosine"),
     "min_cosine": ("min_cosine", "min", "cosine"),
+    "max_power_w": ("mean_power_w", "max", "W"),
 }
 
 
@@ -131,7 +132,34 @@ def _measured_figures(entry: dict[str, Any], label: str, threads: int) -> dict[s
     estimate = entry.get("estimated")
     if estimate and estimate.get("latency_ms") is not None:
         figures["estimated_p50_ms"] = _figure("estimated_p50_ms", estimate["latency_ms"], "estimated", f"{estimate.get('label')} (roofline calibrated on this host; not a measurement)")
+    power, energy = _power_figures(entry.get("energy"), measured_here=estimate is None)
+    if power is not None:
+        figures["mean_power_w"], figures["energy_mj"] = power, energy
     return figures
+
+
+def _power_figures(energy: dict[str, Any] | None, measured_here: bool) -> tuple[Figure | None, Figure | None]:
+    """(mean W, mJ per inference) for the bench's target: measured (RAPL) when the target is this host
+    and its counters are readable, else the profile's estimate; (None, None) when there is neither."""
+    if not energy:
+        return None, None
+    measured = energy.get("measured") or {}
+    if measured_here and measured.get("readable"):
+        source = f"{measured.get('source')}, over the scenario ({measured.get('note')})"
+        joules = measured.get("joules_per_inference")
+        return (_figure("mean_power_w", measured.get("mean_w"), "measured", source),
+                _figure("energy_mj", None if joules is None else joules * 1e3, "measured", source))
+    return _estimated_power(energy.get("target"))
+
+
+def _estimated_power(estimate: dict[str, Any] | None) -> tuple[Figure | None, Figure | None]:
+    if not estimate or estimate.get("joules_per_inference") is None:
+        return None, None
+    source = (f"{estimate['label']}: idle {estimate.get('idle_w')} W / loaded {estimate.get('loaded_w')} W at "
+              f"utilisation {estimate.get('utilisation') or 0:.2%} ({estimate.get('basis')}) at {estimate.get('rate_hz'):g} Hz; "
+              f"figures: {estimate.get('source')}")
+    return (_figure("mean_power_w", estimate.get("mean_w"), "estimated", source),
+            _figure("energy_mj", estimate["joules_per_inference"] * 1e3, "estimated", source))
 
 
 def _percent(fraction: float | None) -> float | None:
@@ -321,6 +349,7 @@ def _worst_realtime(variant: Variant) -> float | None:
 
 
 def _hardware_rows(report_variants: list[Variant], recommended: str | None, reference: str, bench: dict[str, Any]) -> list[HardwareRow]:
+    entries = dict(zip(bench.get("variant_names", []), bench.get("variants", [])))
     """The seed's hardware table: the reference and the recommended variant, measured on this host
     and, where the host is not the target, estimated for the target (and labelled so)."""
     rows = []
@@ -328,7 +357,8 @@ def _hardware_rows(report_variants: list[Variant], recommended: str | None, refe
     target = bench.get("target", {})
     settings = bench.get("settings", {})
     target_ms, limit_ms = settings.get("target_latency_ms", 50.0), settings.get("max_latency_ms", 100.0)
-    host = f"this host ({measurement.get('label', 'measured')}, {measurement.get('threads')} thread(s))"
+    host = (f"{measurement['device']['hostname']} ({measurement.get('label')})" if measurement.get("device")
+            else f"this host ({measurement.get('label', 'measured')}, {measurement.get('threads')} thread(s))")
     names = [reference] + ([recommended] if recommended and recommended != reference else [])
     for name in names:
         variant = next((v for v in report_variants if v.name == name and v.status == "ok"), None)
@@ -337,13 +367,35 @@ def _hardware_rows(report_variants: list[Variant], recommended: str | None, refe
         p50 = variant.figures.get("model_p50_ms")
         if p50 and p50.value:
             speed = Figure(value=1000.0 / p50.value, unit="Hz", method=p50.method, source=p50.source)
+            here_power = variant.figures.get("mean_power_w") if target.get("is_host") else None
             rows.append(HardwareRow(hardware=host, variant=name, speed=speed, latency=p50,
-                                    suitable_for=_suitability(_worst_realtime(variant), target_ms, limit_ms)))
+                                    suitable_for=_suitability(_worst_realtime(variant), target_ms, limit_ms),
+                                    power=here_power, energy=variant.figures.get("energy_mj") if here_power else None))
         estimate = variant.figures.get("estimated_p50_ms")
         if estimate and estimate.value:
             speed = Figure(value=1000.0 / estimate.value, unit="Hz", method="estimated", source=estimate.source)
             rows.append(HardwareRow(hardware=f"{target.get('name')}: {target.get('description', '')}".strip(), variant=name,
-                                    speed=speed, latency=estimate, suitable_for=_suitability(estimate.value, target_ms, limit_ms)))
+                                    speed=speed, latency=estimate, suitable_for=_suitability(estimate.value, target_ms, limit_ms),
+                                    power=variant.figures.get("mean_power_w"), energy=variant.figures.get("energy_mj")))
+        rows += _other_target_rows(name, entries.get(name) or {}, target_ms, limit_ms)
+    return rows
+
+
+def _other_target_rows(name: str, entry: dict[str, Any], target_ms: float, limit_ms: float) -> list[HardwareRow]:
+    """Every other target profile, estimated from this run (the table covers them all, each labelled)."""
+    rows = []
+    others = (entry.get("energy") or {}).get("other_targets") or {}
+    for target_name, estimate in sorted((entry.get("target_estimates") or {}).items()):
+        latency_ms = estimate.get("latency_ms")
+        source = f"estimated for {target_name} (roofline calibrated on this host; not a measurement)"
+        if latency_ms is None:
+            source = f"estimated for {target_name}: not available ({estimate.get('reason')})"
+        latency = Figure(value=latency_ms, unit="ms", method="estimated", source=source)
+        speed = Figure(value=None if not latency_ms else 1000.0 / latency_ms, unit="Hz", method="estimated", source=source)
+        power, energy = _estimated_power(others.get(target_name))
+        rows.append(HardwareRow(hardware=f"{target_name}: {estimate.get('description', '')}".strip(), variant=name, speed=speed,
+                                latency=latency, suitable_for=_suitability(latency_ms, target_ms, limit_ms),
+                                power=power, energy=energy))
     return rows
 
 

@@ -297,9 +297,16 @@ def hardware_table(report: Report) -> Table:
                  hint=row.speed.source or row.latency.source),
             Cell(row.suitable_for),
         ])
+        power = _joined(format_figure(row.power), format_figure(row.energy) + ("/inference" if row.energy and row.energy.value is not None else ""))
+        rows[-1].append(Cell(power, tone="muted" if power == NA else None, numeric=True,
+                             estimated=is_estimated(row.power) or is_estimated(row.energy),
+                             hint=(row.power.source if row.power else "") or (row.energy.source if row.energy else "")))
     notes = [] if rows else ["No hardware rows in this run."]
-    return Table("hardware", "Hardware", ["Hardware", "Model type", "Inference speed", "Suitable for"],
-                 rows, notes, frozenset({2}))
+    if rows:
+        notes.append("Power and energy at the real-time rate (20 Hz): estimated from each profile's published idle and loaded "
+                     "watts (utilisation = service time x rate), measured only where this host exposes RAPL counters.")
+    return Table("hardware", "Hardware", ["Hardware", "Model type", "Inference speed", "Suitable for", "Power · energy"],
+                 rows, notes, frozenset({2, 4}))
 
 
 # --- real-time statistics -------------------------------------------------------------------------

@@ -127,6 +127,8 @@ class HardwareRow(BaseModel):
     speed: Figure  # inferences per second through the model alone
     latency: Figure  # the same, as ms per inference
     suitable_for: str
+    power: Figure | None = None  # mean device power at the real-time rate
+    energy: Figure | None = None  # energy per inference at that rate
 
 
 class Recommendation(BaseModel):
@@ -190,4 +192,6 @@ FIGURE_UNITS: dict[str, str] = {
     "estimated_p50_ms": "ms",  # model + pipeline, estimated for the target (only where the host is not it)
     "mean_cosine": "cosine",  # text models: mean cosine of each text's embedding to the reference's
     "min_cosine": "cosine",  # text models: the smallest such cosine over the texts
+    "mean_power_w": "W",  # mean device power at the real-time rate: estimated from the profile, or measured (RAPL)
+    "energy_mj": "mJ",  # energy per inference at the real-time rate (the device's draw shared among the frames)
 }
