@@ -153,6 +153,14 @@ def test_over_budget_refused_then_allowed(mc, tiny_onnx: Path, tmp_path: Path) -
     assert manifest["over_budget"] == ["model size"] and manifest["budgets"]["model size"]["within"] is False
 
 
+def test_relative_output_path(mc, tiny_onnx: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = mc("package", tiny_onnx, "--target", "x86-cpu", "-o", "relative-bundle")
+    assert result.exit_code == 0, result.stderr
+    assert mc("package", "--verify", "relative-bundle").exit_code == 0
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["relative-bundle"]  # no staging folder left
+
+
 def test_existing_output_and_other_kinds_refused(mc, bundle: Path, tiny_onnx: Path, tmp_path: Path) -> None:
     before = sorted(path.name for path in bundle.iterdir())
     assert_one_line_error(mc("package", tiny_onnx, "--target", "pi5", "-o", bundle), contains="already exists")

@@ -156,6 +156,7 @@ def _files(folder: Path) -> dict[str, str]:
 def measure_entry_point(folder: Path, threads: int, queries: int = MEASURE_QUERIES, python: str | None = None) -> dict[str, Any]:
     """Run the bundle's entry point in a fresh process (`--measure`): batch-1 latency through model and
     pipeline, and the process's own peak RSS (VmHWM: the child's, not carried over from this process)."""
+    folder = Path(folder).resolve()  # the process runs in the bundle: a relative -o must not be joined twice
     command = [python or sys.executable, "-B", str(folder / ENTRY_POINT), "--measure", str(queries), "--threads", str(threads)]
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     try:
