@@ -67,8 +67,11 @@ def test_rapl_window_reads_package_domains_and_wraps(tmp_path: Path) -> None:
 def bench_result(tiny_onnx: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
     from tests.conftest import Mc
 
-    out = tmp_path_factory.mktemp("energy") / "bench.json"
-    result = Mc()("bench", tiny_onnx, "--target", "pi5", "--scenario", "latency", "--queries", "100", "--duration", "1",
+    folder = tmp_path_factory.mktemp("energy")
+    out, bundle = folder / "bench.json", folder / "bundle"
+    assert Mc()("package", tiny_onnx, "--target", "pi5", "-o", bundle).exit_code == 0
+    # A bundle benches here as the model it holds.
+    result = Mc()("bench", bundle, "--target", "pi5", "--scenario", "latency", "--queries", "100", "--duration", "1",
                   "--warmup", "8", "--json", out)
     assert result.exit_code == 0, result.stderr
     return json.loads(out.read_text()), result.stdout
@@ -76,6 +79,7 @@ def bench_result(tiny_onnx: Path, tmp_path_factory: pytest.TempPathFactory) -> t
 
 def test_bench_gives_energy_per_inference(bench_result) -> None:
     data, stdout = bench_result
+    assert data["variants"][0]["artifact"].endswith("bundle/tiny.onnx")
     energy = data["variants"][0]["energy"]
     pi5 = energy["target"]
     assert pi5["label"] == "estimated for pi5" and 2.7 <= pi5["mean_w"] <= 4.0

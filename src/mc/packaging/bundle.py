@@ -254,6 +254,18 @@ def build_bundle(artifact: str | Path, target_spec: str, output: Path, *, allow_
     return manifest
 
 
+def bundle_model(path: str | Path) -> Path | None:
+    """The model file of a bundle folder (None when `path` is not a bundle)."""
+    folder = Path(path)
+    manifest = folder / MANIFEST
+    if not (folder.is_dir() and manifest.is_file()):
+        return None
+    try:
+        return folder / json.loads(manifest.read_text())["model"]["file"]
+    except (ValueError, KeyError, TypeError):
+        raise InputError(f"{manifest}: not a {BUNDLE_SCHEMA} manifest") from None
+
+
 def verify_bundle(folder: Path) -> dict[str, Any]:
     """Re-check every file's hash against the manifest; CheckFailed naming the first file that differs."""
     from mc.hashing import sha256_file

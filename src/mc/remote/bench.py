@@ -188,7 +188,14 @@ def bench_on_target(artifacts: list[str], target_spec: str, config: Any, progres
 
     remote = device_of(config, load_target(target_spec))
     if remote is None:
-        return run_bench(artifacts, target_spec, config, progress, reference=reference, input_shape=input_shape)
+        from mc.packaging.bundle import bundle_model
+
+        def local(spec: str) -> str:  # a bundle benches here as the model file it holds
+            model = bundle_model(spec)
+            return spec if model is None else str(model)
+
+        return run_bench([local(spec) for spec in artifacts], target_spec, config, progress,
+                         reference=local(reference) if reference else None, input_shape=input_shape)
     return remote_bench(artifacts, target_spec, config, progress, remote, reference=reference, input_shape=input_shape)
 
 
