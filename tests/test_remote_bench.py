@@ -175,6 +175,9 @@ def test_bench_over_loopback_is_measured_on_this_host(mc, sshd: Loopback, tiny_o
     assert variant["host"]["label"].startswith("measured on ") and variant["host"]["measured"]["model_latency_ms"]["p50"] > 0
     assert variant["estimated"]["label"].startswith("estimated for pi5")
     assert variant["accuracy"]["accuracy"] > 0.9 and variant["peak_rss_mb"] > 10
+    energy = variant["energy"]["target"]
+    assert energy["label"] == "estimated for pi5" and energy["basis"].endswith(data["measurement"]["label"])
+    assert 2.7 <= energy["mean_w"] <= 4.0
     assert "measured on" in result.stdout
     assert _leftovers() == before  # the device's temporary folder is gone
 

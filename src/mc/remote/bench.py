@@ -292,11 +292,16 @@ def remote_bench(
         local = {spec: str(bundles[name][0] / bundles[name][1]) for name, spec in names}
         host = run_bench([local.get(spec, spec) for spec in artifacts], target_spec, config.model_copy(update={"remote": None}),
                          progress, reference=local.get(reference) if reference else None, input_shape=input_shape)
-    return merge(host, [entries[spec] for spec in artifacts], device, artifacts)
+    return merge(host, [entries[spec] for spec in artifacts], device, artifacts, target)
 
 
-def merge(host: dict[str, Any], device_entries: list[dict[str, Any]], device: Device, artifacts: list[str]) -> dict[str, Any]:
-    """The device's entries as the result's figures; the host's measurement and estimate beside each."""
+def merge(host: dict[str, Any], device_entries: list[dict[str, Any]], device: Device, artifacts: list[str],
+          target: Any = None) -> dict[str, Any]:
+    """The device's entries as the result's figures; the host's measurement and estimate beside each.
+    The device's energy is estimated from the service time measured there (its power is not metered
+    unless it exposes RAPL, which its worker then measured)."""
+    from mc.energy import estimate_energy
+
     label = device.label
     variants = []
     for spec, entry, here in zip(artifacts, device_entries, host["variants"]):
@@ -306,6 +311,16 @@ def merge(host: dict[str, Any], device_entries: list[dict[str, Any]], device: De
             for check in entry.get("budgets", {}).values():
                 if "label" in check:
                     check["label"] = label
+            if target is not None and entry.get("energy"):
+                measured = entry["measured"]
+                model_p50 = measured["model_latency_ms"].get("p50")
+                overhead_p50 = (measured.get("pipeline_overhead") or {}).get("added_ms", {}).get("p50") or 0.0
+                service = None if model_p50 is None else model_p50 + max(0.0, overhead_p50)
+                rate = (measured.get("scenario") or {}).get("rate_hz") or 20.0
+                entry["energy"] = {**entry["energy"], "target": estimate_energy(
+                    target, service, rate, f"model p50 + the pipeline's own cost p50, {label}")}
+                if (entry["energy"].get("measured") or {}).get("readable"):
+                    entry["energy"]["measured"] = {**entry["energy"]["measured"], "label": label}
             estimate = here.get("estimated")
             entry["estimated"] = None if estimate is None else {**estimate, "label": f"{estimate['label']} (roofline, from {host['measurement']['label']})"}
         entry["host"] = {"label": host["measurement"]["label"], "status": here["status"], "measured": here.get("measured"),
