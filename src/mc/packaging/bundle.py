@@ -171,7 +171,7 @@ def measure_entry_point(folder: Path, threads: int, queries: int = MEASURE_QUERI
 
 def _checks(target: Any, model_bytes: int, bundle_bytes: int, measured: dict[str, Any], where: str) -> list[BudgetCheck]:
     budgets = target.budgets
-    storage = getattr(budgets, "storage_mb", None) or SEED_STORAGE_MB
+    storage = budgets.storage_mb or SEED_STORAGE_MB
     return [
         BudgetCheck("model size", model_bytes / 1e6, budgets.model_size_mb, "MB", "the model file"),
         BudgetCheck("storage", bundle_bytes / 1e6, storage, "MB", "the whole bundle on disk"),
@@ -233,7 +233,7 @@ def build_bundle(artifact: str | Path, target_spec: str, output: Path, *, allow_
         where = platform.node() or "this host"
         measured = measure_entry_point(staged, target.host_threads())
         name = "mc-" + "".join(ch if ch.isalnum() else "-" for ch in source.stem.lower()).strip("-")[:40]
-        storage = getattr(target.budgets, "storage_mb", None) or SEED_STORAGE_MB
+        storage = target.budgets.storage_mb or SEED_STORAGE_MB
         (staged / "deployment.yaml").write_text(_deployment(name, target, measured.get("peak_rss_mb"), storage, port))
         bundle_bytes = sum(path.stat().st_size for path in staged.rglob("*") if path.is_file() and "__pycache__" not in path.parts)
         checks = _checks(target, source.stat().st_size, bundle_bytes, measured, where)
