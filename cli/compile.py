@@ -25,6 +25,7 @@ def compile_model(
     calibration: Path | None = typer.Option(None, help="int8 calibration data (.npz/.npy/folder) [default: 512 MNIST-1D training samples]."),
     calibration_samples: int = typer.Option(256, help="How many calibration samples to use (int8)."),
     int8_mode: str = typer.Option("static", help="int8: static (calibrated) or dynamic (activations quantized per call; executorch)."),
+    max_accuracy_drop: float | None = typer.Option(None, help="int8 (openvino): accuracy budget in points; NNCF's accuracy control keeps within it, then the confidence AUROC is checked."),
     fp32_module: list[str] = typer.Option([], "--fp32-module", help="int8: keep this module (qualified name) in fp32 (executorch); repeatable."),
     data: Path | None = typer.Option(None, help="Parity data (.npz/.npy/folder) [default: MNIST-1D test set]."),
     input_shape: str | None = typer.Option(None, help="A factory's input shape, batch first, e.g. 1,1,40."),
@@ -41,7 +42,7 @@ def compile_model(
     config = build_config(
         CompileConfig, backend=backend, precision=precision, device=device, max_batch=max_batch, opt_batch=opt_batch,
         tolerance=tolerance, min_agreement=min_agreement, calibration_samples=calibration_samples, int8_mode=int8_mode,
-        fp32_modules=tuple(fp32_module), options={"fp32_modules": "--fp32-module"},
+        fp32_modules=tuple(fp32_module), max_accuracy_drop=max_accuracy_drop, options={"fp32_modules": "--fp32-module"},
     )
     say(f"compiling [bold]{escape(model)}[/] with {config.backend} ({config.precision}, {config.device}) -> {escape(str(output))}")
     artifact = apply_pass(config, model, output, pass_context(data=data, calibration=calibration, input_shape=input_shape))
@@ -59,6 +60,10 @@ def compile_model(
         kinds = ", ".join(f"{name} x{count}" for name, count in delegation["non_delegated_kinds"].items()) or "none"
         say(f"delegation: {delegation['delegated_subgraphs']} subgraph(s) to {delegation['delegate']}; "
             f"{delegation['non_delegated_ops']} op(s) not delegated: {escape(kinds)}")
+    control = metrics["settings"].get("accuracy_control") if isinstance(metrics.get("settings"), dict) else None
+    if control:
+        say(f"accuracy control: drop {control['accuracy_drop_points']:.2f} pt (budget {config.max_accuracy_drop:g}), "
+            f"confidence AUROC drop {control['auroc_drop']:.3f} (max {control['max_auroc_drop']:g}) [bold green]passed[/]")
     for note in (metrics["settings"].get("notes") or []) if isinstance(metrics.get("settings"), dict) else []:
         say(f"note: {escape(note)}")
     wrote(artifact, json_path, f" ({artifact.record.size_bytes / 1024:.1f} KiB, in {metrics['compile_s']:.1f} s)")

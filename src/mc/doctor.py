@@ -20,6 +20,10 @@ BACKENDS = (
     ("torch-tensorrt", "torch_tensorrt", "torch-tensorrt", "mc compile --backend tensorrt", "pip install 'mc[tensorrt]' (the release paired with your torch minor version)"),
     ("modelopt", "modelopt", "nvidia-modelopt", "mc compile --backend tensorrt --precision int8", "pip install 'mc[tensorrt-int8]'"),
     ("transformers", "transformers", "transformers", "Hugging Face models", "pip install 'mc[hf]'"),
+    ("executorch", "executorch", "executorch", "mc compile --backend executorch (.pte, XNNPACK)", "pip install 'mc[executorch]'"),
+    ("torchao", "torchao", "torchao", "mc compile --backend executorch --precision int8 (PT2E)", "pip install 'mc[executorch]'"),
+    ("openvino", "openvino", "openvino", "mc compile --backend openvino (IR, CPU runtime)", "pip install 'mc[openvino]'"),
+    ("nncf", "nncf", "nncf", "mc compile --backend openvino --precision int8", "pip install 'mc[openvino]'"),
     ("optimum", "optimum.exporters.onnx", "optimum", "Hugging Face export through Optimum (with optimum-onnx)", "pip install 'mc[hf]'"),
 )
 

@@ -77,9 +77,10 @@ def resolve_threads(threads: int | None, target: TargetProfile | None) -> int:
     return target.host_threads() if target is not None else 1
 
 
-def _runtime_notes(runtime: str, target: TargetProfile | None) -> list[str]:
+def _runtime_notes(runtime: str, device: str, target: TargetProfile | None) -> list[str]:
+    """A runtime the target does not list (an ISA other than the target's is the bench's `isa_note`)."""
     family = RUNTIME_FAMILY.get(runtime, runtime)
-    if target is None or family in target.runtimes:
+    if target is None or family in target.runtimes or runtime in target.runtimes:
         return []
     return [f"{target.name} does not list {family} among its runtimes ({', '.join(target.runtimes)}): opened in {runtime} anyway"]
 
@@ -224,5 +225,5 @@ def open_model(spec: str | Path, target: TargetProfile | None = None, *, threads
     if kind == "text-torch" and text in TEXT_ZOO_MODELS:
         raise InputError(f"{text} is a text model of the zoo: export it first (mc export {text} -o DIR), then use DIR")
     opened = OPENERS[kind](text, target, count, input_shape, shared_cores)
-    opened.notes.extend(_runtime_notes(opened.runtime, target))
+    opened.notes.extend(_runtime_notes(opened.runtime, opened.device, target))
     return opened
