@@ -27,6 +27,54 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path}
 
 
+SMALL = '''
+import torch
+from torch import nn
+
+
+class Small(nn.Module):
+    """Two layers XNNPACK takes whole: the default run's ExecuTorch model (lowers in seconds)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(1, 8, 3, padding=1)
+        self.head = nn.Linear(320, 10)
+
+    def forward(self, x):
+        logits = self.head(torch.relu(self.conv(x)).flatten(1))
+        return logits, torch.softmax(logits, -1).amax(-1)
+
+
+def make():
+    torch.manual_seed(0)
+    return Small()
+'''
+
+
+@pytest.fixture(scope="module")
+def small_factory(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("factory") / "small.py"
+    path.write_text(SMALL)
+    return f"{path}:make"
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_a_factory_lowers_fully_to_xnnpack_in_fp32_and_int8(mc, small_factory, tmp_path, precision):
+    from mc.runtimes import open_model
+
+    out = tmp_path / f"small-{precision}.pte"
+    result = mc("compile", small_factory, "--backend", "executorch", "--precision", precision, "-o", out)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    settings = json.loads(Path(str(out) + ".json").read_text())["metrics"]["settings"]
+    delegation = settings["delegation"]
+    assert delegation["delegated_subgraphs"] >= 1 and "subgraph(s) to XnnpackBackend" in result.stdout
+    assert "aten.convolution.default" not in delegation["non_delegated_kinds"]  # the compute is XNNPACK's
+    assert (settings["quantization"] is None) == (precision == "fp32")
+    opened = open_model(out, threads=1)
+    logits, confidence = opened.predictor.predict(np.zeros((3, 1, 40), dtype=np.float32))
+    assert opened.runtime == "executorch" and logits.shape == (3, 10) and confidence.shape == (3,)
+
+
 @pytest.fixture(scope="module")
 def fp32_pte(tmp_path_factory) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("executorch") / "tiny.pte"

@@ -43,7 +43,7 @@ def sha256_files(paths: list[Path]) -> str:
     if len(paths) == 1:
         return sha256_file(paths[0])
     digest = hashlib.sha256()
-    for path in paths:
-        digest.update(Path(path).suffix.encode())  # content, not names: a renamed artifact keeps its hash
+    for index, path in enumerate(paths):  # content and order, not names: a renamed (or staged) artifact keeps its hash
+        digest.update(str(index).encode())
         digest.update(sha256_file(path).encode())
     return digest.hexdigest()
