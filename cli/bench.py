@@ -64,6 +64,8 @@ def render_pipeline(result: dict[str, Any], variants: list[dict[str, Any]]) -> N
     console = out()
     console.print(f"[bold]{scenario['name']}[/] scenario on [bold]{escape(target['name'])}[/]: {escape(label)}; "
                   f"{escape(measurement['thread_note'])}")
+    if measurement.get("isa_note"):
+        console.print(f"[yellow]{escape(measurement['isa_note'])}[/]")
     if scenario["name"] == "realtime":
         console.print(
             f"{scenario['rate_hz']:g} Hz {scenario['arrivals']} arrivals for {scenario['duration_s']:g} s; latency from each "

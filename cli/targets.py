@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 from pathlib import Path
 
 import typer
@@ -14,6 +15,7 @@ from mc_cli._errors import handles_errors
 @handles_errors
 def targets(json_path: Path | None = typer.Option(None, "--json", help="Write the profiles as JSON here.")) -> None:
     """List the target profiles: cores, ISA facts, int8 preset, budgets, and whether this host is one."""
+    from mc.runtimes.availability import runtime_status
     from mc.targets import load_target, target_names
 
     profiles = [load_target(name) for name in target_names()]
@@ -29,9 +31,14 @@ def targets(json_path: Path | None = typer.Option(None, "--json", help="Write th
         threads = f"{profile.threads}" + (f" (host: {profile.host_threads()})" if profile.host_threads() < profile.threads else "")
         table.add_row(profile.name, profile.kind, threads, isa, int8, budgets, "measured" if profile.is_host() else "estimated")
     out().print(table)
+    out().print("runtimes each target runs, in order of preference (measurable on this host, or what is missing):")
+    for profile in profiles:
+        listed = ", ".join(row["runtime"] + ("" if row["measurable"] else " [yellow](not here)[/]") for row in runtime_status(profile))
+        isa = "" if profile.arch_matches_host() else f" [dim]({profile.arch}: measured here with {platform.machine()} kernels)[/]"
+        out().print(f"  {profile.name}: {listed}{isa}")
     out().print("[dim]int8: format and activation/weight signedness; rr = reduce_range. "
                 "`estimated`: a bench here measures on this host and estimates for the target.[/dim]")
-    write_json_result(json_path, [profile.model_dump() for profile in profiles])
+    write_json_result(json_path, [{**profile.model_dump(), "runtimes_here": runtime_status(profile)} for profile in profiles])
 
 
 def register(app: typer.Typer) -> None:

@@ -79,7 +79,8 @@ class TargetProfile(BaseModel):
     threads: int = Field(gt=0)
     memory_mb: int = Field(gt=0)
     isa: Isa
-    runtimes: list[Literal["onnxruntime", "torch", "tensorrt"]]
+    # the runtimes the device really runs, in order of preference (names of mc.runtimes' runtimes)
+    runtimes: list[Literal["onnxruntime", "onnxruntime-cuda", "torch", "tensorrt", "executorch", "openvino"]]
     quantization: QuantizationPreset
     budgets: Budgets
     peaks: dict[str, float] = Field(default_factory=dict)
@@ -94,9 +95,18 @@ class TargetProfile(BaseModel):
             self.name == "gpu" and self.isa.cuda and host_has_cuda()
         )
 
+    def arch_matches_host(self) -> bool:
+        """Whether this host runs the target's instruction set (x86_64 kernels are not aarch64 kernels)."""
+        return _arch_family(self.arch) == _arch_family(platform.machine())
+
     def host_threads(self) -> int:
         """The target's thread count, capped at this host's cores (a bench notes the cap)."""
         return max(1, min(self.threads, os.cpu_count() or 1))
+
+
+def _arch_family(arch: str) -> str:
+    arch = arch.lower()
+    return {"amd64": "x86_64", "x64": "x86_64", "arm64": "aarch64", "armv8": "aarch64"}.get(arch, arch)
 
 
 def host_cpu_flags() -> set[str]:

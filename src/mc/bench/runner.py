@@ -69,6 +69,17 @@ def thread_note(target: TargetProfile) -> str:
     return f"{threads} thread(s), as {target.name} specifies"
 
 
+def isa_note(target: TargetProfile) -> str | None:
+    """Where this host's instruction set is not the target's (x86 here, a Pi's ARM): every runtime ran
+    its x86 kernels (XNNPACK's AVX, not its NEON / dot-product ones), and the figures say so."""
+    if target.arch_matches_host():
+        return None
+    import platform
+
+    return (f"measured with this host's {platform.machine()} kernels; {target.name} is {target.arch} and runs its runtimes' "
+            f"{target.arch} kernels, whose speed (and int8 gains) may differ")
+
+
 def preflight(artifacts: list[str]) -> None:
     """Fail before any process starts when an artifact path does not exist (a typo, not a crash)."""
     if not artifacts:
@@ -384,6 +395,7 @@ def run_bench(
             "estimate_label": estimated_label(target),
             "threads": threads,
             "thread_note": thread_note(target),
+            **({"isa_note": isa_note(target)} if isa_note(target) else {}),
             "thread_environment": thread_environment(threads),
             "host": host_description(),
             "versions": library_versions(),

@@ -109,6 +109,8 @@ def measurement_note(report: Report) -> str:
     note = report.measurement.get("thread_note")
     if note:
         parts[0] += f" ({note})"
+    if report.measurement.get("isa_note"):
+        parts[0] += f"; {report.measurement['isa_note']}"
     if report.target.get("is_host"):
         parts.append(f"{host} is the target ({target}), so these are the target's own numbers.")
     else:

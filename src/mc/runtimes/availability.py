@@ -208,3 +208,37 @@ def missing(backend: Backend, precision: Precision = "fp32", device: Device = "c
     if backend == "ort-tensorrt" and not _tensorrt_libraries_present():
         return f"{what} needs TensorRT's libraries (libnvinfer), which are not installed: pip install tensorrt"
     return None
+
+
+def runtime_missing(runtime: str) -> str | None:
+    """None when this host has `runtime` (the names a target profile's `runtimes:` lists); else what is missing."""
+    from mc.extras import present
+
+    if runtime == "executorch":
+        from mc.runtimes.executorch import missing as executorch_missing
+
+        return executorch_missing()
+    if runtime == "openvino":
+        from mc.runtimes.openvino import missing as openvino_missing
+
+        return openvino_missing()
+    if runtime in ("tensorrt", "onnxruntime-cuda", "onnxruntime-tensorrt"):
+        return missing({"tensorrt": "tensorrt", "onnxruntime-cuda": "ort-cuda", "onnxruntime-tensorrt": "ort-tensorrt"}[runtime])  # type: ignore[arg-type]
+    library = {"onnxruntime": "onnxruntime", "torch": "torch"}.get(runtime, runtime)
+    return None if present(library) else f"{runtime} is not installed"
+
+
+def runtime_status(target) -> list[dict[str, object]]:  # noqa: ANN001 (a TargetProfile; mc.targets sits above no runtime)
+    """Each runtime the target lists, in its order: whether a figure for it can be measured on this host,
+    and, where the host's instruction set is not the target's, that it would be measured with other kernels."""
+    import platform
+
+    rows: list[dict[str, object]] = []
+    for runtime in target.runtimes:
+        problem = runtime_missing(runtime)
+        arch_note = None if target.arch_matches_host() else (
+            f"this host is {platform.machine()}: {runtime} runs its {platform.machine()} kernels here, not the {target.arch} kernels {target.name} runs"
+        )
+        rows.append({"runtime": runtime, "installed": problem is None, "missing": problem,
+                     "measurable": problem is None, "same_isa": arch_note is None, "note": arch_note})
+    return rows

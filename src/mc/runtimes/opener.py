@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 EXAMPLE_TOKENS = 64  # a text model's example input: one real paragraph, exactly this many tokens
 RUNTIME_FAMILY = {  # what a target profile's `runtimes` list names, for each runtime mc opens
     "onnxruntime": "onnxruntime", "onnxruntime-cuda": "onnxruntime", "onnxruntime-tensorrt": "onnxruntime",
-    "torch": "torch", "torch-compile": "torch", "tensorrt": "tensorrt",
+    "torch": "torch", "torch-compile": "torch", "tensorrt": "tensorrt", "executorch": "executorch", "openvino": "openvino",
 }
 
 Costs = Callable[[], "tuple[list[OpCost], list[str]]"]
@@ -52,7 +52,7 @@ class OpenedModel:
     predictor: Predictor
     sample_shape: tuple[int, ...] | None  # one classifier sample without the batch axis; None for text
     description: str
-    runtime: str  # "onnxruntime" | "onnxruntime-cuda" | "onnxruntime-tensorrt" | "torch" | "torch-compile" | "tensorrt"
+    runtime: str  # "onnxruntime" | "onnxruntime-cuda" | "onnxruntime-tensorrt" | "torch" | "torch-compile" | "tensorrt" | "executorch" | "openvino"
     device: str  # "cpu" | "cuda": on CUDA the bench times on the device and reports GPU memory
     size_bytes: int | None  # the artifact file; None for a factory built in memory
     workload: Workload  # "pipeline": a classifier returning (logits, confidence); "text": an embedding model
@@ -77,9 +77,10 @@ def resolve_threads(threads: int | None, target: TargetProfile | None) -> int:
     return target.host_threads() if target is not None else 1
 
 
-def _runtime_notes(runtime: str, target: TargetProfile | None) -> list[str]:
+def _runtime_notes(runtime: str, device: str, target: TargetProfile | None) -> list[str]:
+    """A runtime the target does not list (an ISA other than the target's is the bench's `isa_note`)."""
     family = RUNTIME_FAMILY.get(runtime, runtime)
-    if target is None or family in target.runtimes:
+    if target is None or family in target.runtimes or runtime in target.runtimes:
         return []
     return [f"{target.name} does not list {family} among its runtimes ({', '.join(target.runtimes)}): opened in {runtime} anyway"]
 
@@ -167,11 +168,46 @@ def _open_torch(spec: str, target: TargetProfile | None, threads: int, input_sha
     )
 
 
+def _open_executorch(spec: str, target: TargetProfile | None, threads: int, input_shape: tuple[int, ...] | None,
+                     shared_cores: bool) -> OpenedModel:
+    from mc.runtimes.executorch import RUNTIME, open_program, read_program
+
+    program = read_program(Path(spec))
+    predictor = open_program(Path(spec), threads, program.max_batch)
+    notes = [] if program.max_batch else [f"{spec} was exported at batch 1: ExecuTorch runs a batch sample by sample"]
+
+    def costs() -> tuple[list[OpCost], list[str]]:
+        return [], ["no roofline for an ExecuTorch program: its kernels are XNNPACK's"]
+
+    return OpenedModel(
+        spec, predictor, program.sample_shape, f"{spec} (executorch {program.precision}, XNNPACK)", RUNTIME, "cpu",
+        Path(spec).stat().st_size, "pipeline", costs, threads, notes=notes,
+    )
+
+
+def _open_openvino(spec: str, target: TargetProfile | None, threads: int, input_shape: tuple[int, ...] | None,
+                   shared_cores: bool) -> OpenedModel:
+    from mc.runtimes.openvino import RUNTIME, open_ir, read_ir
+
+    model = read_ir(Path(spec))
+    predictor = open_ir(Path(spec), threads)
+
+    def costs() -> tuple[list[OpCost], list[str]]:
+        return [], ["no roofline for an OpenVINO IR: its kernels are the CPU plugin's"]
+
+    size = Path(spec).stat().st_size + Path(spec).with_suffix(".bin").stat().st_size
+    return OpenedModel(
+        spec, predictor, model.sample_shape, f"{spec} (openvino {model.precision}, CPU plugin, f32 inference)", RUNTIME, "cpu",
+        size, "pipeline", costs, threads,
+    )
+
+
 # The one table from a kind of artifact to what opens it; a new runtime adds its module and its row
 # here (a directory without model.onnx goes to the text opener, which says what is missing).
 OPENERS: dict[str, Callable[..., OpenedModel]] = {
     "onnx": _open_onnx_classifier, "text-onnx": _open_text, "text-torch": _open_text,
-    "compiled": _open_compiled, "torch": _open_torch,
+    "compiled": _open_compiled, "torch": _open_torch, "executorch": _open_executorch,
+    "openvino": _open_openvino,
 }
 
 
@@ -189,5 +225,5 @@ def open_model(spec: str | Path, target: TargetProfile | None = None, *, threads
     if kind == "text-torch" and text in TEXT_ZOO_MODELS:
         raise InputError(f"{text} is a text model of the zoo: export it first (mc export {text} -o DIR), then use DIR")
     opened = OPENERS[kind](text, target, count, input_shape, shared_cores)
-    opened.notes.extend(_runtime_notes(opened.runtime, target))
+    opened.notes.extend(_runtime_notes(opened.runtime, opened.device, target))
     return opened

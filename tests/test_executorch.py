@@ -1,0 +1,197 @@
+"""The ExecuTorch backend and runtime, for real: mobile-tiny lowered to a `.pte` with the XNNPACK
+delegate through the CLI, checked against torch, its delegation report, then opened by the one
+opener for `mc eval` and `mc bench`; int8 (PT2E, static and dynamic) and a recipe with a compile
+step are slow-marked (lowering mobile-tiny costs ~40 s of CPU on 2 cores), each artifact built once per
+module; the default run lowers a two-layer factory model through the same CLI path in seconds."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import Mc, assert_one_line_error
+
+pytest.importorskip("executorch", reason="the executorch extra is part of the test extra: pip install -e '.[test]'")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _env() -> dict[str, str]:
+    path = os.pathsep.join([str(REPO / "src"), str(REPO / "cli"), os.environ.get("PYTHONPATH", "")])
+    return {**os.environ, "PYTHONPATH": path}
+
+
+SMALL = '''
+import torch
+from torch import nn
+
+
+class Small(nn.Module):
+    """Two layers XNNPACK takes whole: the default run's ExecuTorch model (lowers in seconds)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(1, 8, 3, padding=1)
+        self.head = nn.Linear(320, 10)
+
+    def forward(self, x):
+        logits = self.head(torch.relu(self.conv(x)).flatten(1))
+        return logits, torch.softmax(logits, -1).amax(-1)
+
+
+def make():
+    torch.manual_seed(0)
+    return Small()
+'''
+
+
+@pytest.fixture(scope="module")
+def small_factory(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("factory") / "small.py"
+    path.write_text(SMALL)
+    return f"{path}:make"
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_a_factory_lowers_fully_to_xnnpack_in_fp32_and_int8(mc, small_factory, tmp_path, precision):
+    from mc.runtimes import open_model
+
+    out = tmp_path / f"small-{precision}.pte"
+    result = mc("compile", small_factory, "--backend", "executorch", "--precision", precision, "-o", out)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    settings = json.loads(Path(str(out) + ".json").read_text())["metrics"]["settings"]
+    delegation = settings["delegation"]
+    assert delegation["delegated_subgraphs"] >= 1 and "subgraph(s) to XnnpackBackend" in result.stdout
+    assert "aten.convolution.default" not in delegation["non_delegated_kinds"]  # the compute is XNNPACK's
+    assert (settings["quantization"] is None) == (precision == "fp32")
+    opened = open_model(out, threads=1)
+    logits, confidence = opened.predictor.predict(np.zeros((3, 1, 40), dtype=np.float32))
+    assert opened.runtime == "executorch" and logits.shape == (3, 10) and confidence.shape == (3,)
+
+
+@pytest.fixture(scope="module")
+def fp32_pte(tmp_path_factory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("executorch") / "tiny.pte"
+    result = Mc()("compile", "mobile-tiny", "--backend", "executorch", "-o", out)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    return out, result.stdout
+
+
+@pytest.mark.slow  # lowering mobile-tiny takes ~40 s of CPU on 2 cores; CI runs it
+def test_fp32_lowers_to_xnnpack_matches_torch_and_reports_delegation(fp32_pte):
+    out, stdout = fp32_pte
+    record = json.loads(Path(str(out) + ".json").read_text())
+    assert record["kind"] == "executorch-program" and record["pass"]["config"]["device"] == "cpu"
+    parity = record["metrics"]["parity"]
+    assert parity["gate"] == "max_abs_diff" and parity["passed"] and parity["max_abs_diff"] < 1e-3
+    assert parity["accuracy"]["compiled"]["top1_agreement"] == 1.0
+    delegation = record["metrics"]["settings"]["delegation"]
+    assert delegation["delegate"] == "XnnpackBackend" and delegation["delegated_subgraphs"] >= 1
+    assert delegation["non_delegated_ops"] == sum(delegation["non_delegated_kinds"].values())
+    assert all(name.startswith("aten.") for name in delegation["non_delegated_kinds"])  # each kind named
+    assert f"{delegation['delegated_subgraphs']} subgraph(s) to XnnpackBackend" in stdout
+    assert record["metrics"]["settings"]["dynamic_batch"][0] == 1
+
+
+@pytest.mark.slow  # lowering mobile-tiny takes ~40 s of CPU on 2 cores; CI runs it
+def test_the_opener_runs_the_program_at_any_batch_like_torch(fp32_pte):
+    from mc.models.source import load_torch_model
+    from mc.runtimes import open_model
+    from mc.runtimes.torch_eager import TorchPredictor
+    from mc.targets import load_target
+
+    out, _ = fp32_pte
+    opened = open_model(out, load_target("pi5"))
+    assert opened.runtime == "executorch" and opened.device == "cpu" and opened.sample_shape == (1, 40)
+    assert opened.notes == []  # pi5 lists executorch
+    x = np.random.default_rng(1).standard_normal((37, 1, 40)).astype(np.float32)  # over the planned batch: split
+    expected = TorchPredictor(load_torch_model("mobile-tiny", None).module).predict(x)
+    for got, want in zip(opened.predictor.predict(x), expected):
+        assert got.shape == want.shape and np.max(np.abs(got - want)) < 1e-3
+    assert open_model(out, load_target("x86-cpu"), threads=1).threads == 1
+
+
+@pytest.mark.slow  # lowering mobile-tiny takes ~40 s of CPU on 2 cores; CI runs it
+def test_eval_and_bench_open_it_like_any_variant(mc, fp32_pte, tmp_path):
+    out, _ = fp32_pte
+    result = mc("eval", out, "--reference", "mobile-tiny")
+    assert result.exit_code == 0, result.stderr
+    assert "top-1 agreement 100.00%" in result.stdout and "executorch" in result.stdout
+    bench_json = tmp_path / "bench.json"
+    result = mc("bench", out, "--target", "pi5", "--scenario", "latency", "--duration", "1", "--json", bench_json)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    data = json.loads(bench_json.read_text())
+    (variant,) = data["variants"]
+    assert variant["status"] == "ok" and variant["runtime"] == "executorch" and variant["accuracy"]["accuracy"] > 0.9
+    assert "aarch64" in data["measurement"]["isa_note"] and "kernels" in result.stdout  # x86 kernels for an ARM target
+
+
+def test_a_missing_extra_is_one_line_naming_it(tmp_path):
+    code = ("import sys; sys.modules['executorch'] = None; from mc_cli.main import main; "
+            f"sys.argv = ['mc', 'compile', 'mobile-tiny', '--backend', 'executorch', '-o', {str(tmp_path / 'm.pte')!r}]; main()")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(), timeout=120)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert "ExecuTorch" in lines[0] and "pip install 'mc[executorch]'" in lines[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (["--precision", "fp16"], "fp16 is not offered for executorch"),
+        (["--device", "cuda"], "--device cuda is not offered for --backend executorch"),
+        (["--int8-mode", "dynamic"], "--int8-mode dynamic is offered only with --precision int8"),
+        (["--precision", "int8", "--fp32-module", "nope"], "fp32 modules nope are not modules of this model"),
+        (["--precision", "int8", "--max-accuracy-drop", "1"], "--max-accuracy-drop is not offered for executorch: use --backend openvino"),
+    ],
+)
+def test_bad_options_are_one_line_errors(mc, tmp_path, args, fragment):
+    result = mc("compile", "mobile-tiny", "--backend", "executorch", *args, "-o", tmp_path / "m.pte")
+    assert_one_line_error(result, 2, fragment)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["static", "dynamic"])
+def test_int8_pt2e_agrees_with_the_source(mc, tmp_path, mode):
+    out = tmp_path / f"int8-{mode}.pte"
+    extra = ["--fp32-module", "task_head"] if mode == "static" else []
+    result = mc("compile", "mobile-tiny", "--backend", "executorch", "--precision", "int8", "--int8-mode", mode, *extra, "-o", out)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    record = json.loads(Path(str(out) + ".json").read_text())
+    parity, settings = record["metrics"]["parity"], record["metrics"]["settings"]
+    assert parity["gate"] == "top1_agreement" and parity["top1_agreement"] >= 0.97
+    assert settings["quantization"]["quantizer"] == "XNNPACKQuantizer" and mode in settings["quantization"]["config"]
+    assert settings["quantization"]["fp32_modules"] == (["task_head"] if mode == "static" else [])
+    assert settings["quantization"]["calibration_samples"] == (256 if mode == "static" else 0)
+    assert settings["delegation"]["delegated_subgraphs"] >= 1
+
+
+@pytest.mark.slow
+def test_a_recipe_compiles_benches_and_reports_executorch_and_openvino(mc, tmp_path):
+    pytest.importorskip("openvino")
+    recipe = tmp_path / "edge.yaml"
+    recipe.write_text(
+        "name: edge\nmodel: mobile-tiny\ntarget: x86-cpu\nreference: fp32\nvariants:\n  fp32: [export]\n"
+        "  et-int8:\n    - compile: {backend: executorch, precision: int8}\n"
+        "  ov-fp32:\n    - compile: {backend: openvino}\n"
+        "bench: {duration: 1}\n"
+    )
+    result = mc("run", recipe, "--out", tmp_path / "reports")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    run_dir = (tmp_path / "reports" / "edge" / "latest").resolve()
+    report = json.loads((run_dir / "report.json").read_text())
+    by_name = {variant["name"]: variant for variant in report["variants"]}
+    assert set(by_name) == {"fp32", "et-int8", "ov-fp32"}
+    runtimes = {name: json.dumps(variant) for name, variant in by_name.items()}
+    assert '"executorch"' in runtimes["et-int8"] and '"openvino"' in runtimes["ov-fp32"]
+    assert any(path.suffix == ".bin" for path in run_dir.rglob("*")), "the IR's weights travel with the run"
+    again = mc("run", recipe, "--out", tmp_path / "reports")  # the cache serves both, .bin included
+    assert again.exit_code == 0, again.stdout + again.stderr
