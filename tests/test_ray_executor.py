@@ -270,12 +270,15 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def two_node_cluster(tmp_path):
+def two_node_cluster():
     """A head (1 CPU) and a worker node carrying the `pi5` resource (1 CPU), on loopback."""
+    import tempfile
+
     ray_bin = Path(sys.executable).with_name("ray")
     port = _free_port()
-    env = {**os.environ, "RAY_ADDRESS": ""}
-    temp = tmp_path / "ray"
+    # a loopback test cluster: no token (Ray 2.60 turns token authentication on for `ray start --head`)
+    env = {**os.environ, "RAY_ADDRESS": "", "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+    temp = Path(tempfile.mkdtemp(prefix="mcray-", dir="/tmp"))  # Ray's sockets live here: a path of at most 107 bytes
     started = []
     try:
         started.append(subprocess.run([str(ray_bin), "start", "--head", "--port", str(port), "--num-cpus", "1",
@@ -286,24 +289,25 @@ def two_node_cluster(tmp_path):
                                        "--node-ip-address", "127.0.0.1", "--resources", '{"pi5": 1}'],
                                       env=env, capture_output=True, text=True, timeout=180))
         assert started[-1].returncode == 0, started[-1].stdout + started[-1].stderr
-        yield f"127.0.0.1:{port}"
+        yield f"127.0.0.1:{port}", env
     finally:
         subprocess.run([str(ray_bin), "stop", "--force"], env=env, capture_output=True, timeout=120)
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 @pytest.mark.slow
 def test_a_target_with_a_ray_resource_is_benched_on_the_node_that_carries_it(two_node_cluster, tmp_path):
+    address, env = two_node_cluster
     recipe = tmp_path / "tiny-pi5.yaml"
     recipe.write_text(TINY.format(target="pi5").replace("  pruned:\n    - prune: {amount: 0.3, finetune_epochs: 0}\n    - export\n", ""))
     probe = ("import json, ray; ray.init(address='{0}', log_to_driver=False); "
              "print(json.dumps([n['NodeID'] for n in ray.nodes() if n['Alive'] and n['Resources'].get('pi5')]))")
-    pi5_nodes = json.loads(subprocess.run([sys.executable, "-c", probe.format(two_node_cluster)], capture_output=True,
+    pi5_nodes = json.loads(subprocess.run([sys.executable, "-c", probe.format(address)], capture_output=True, env=env,
                                           text=True, timeout=180, check=True).stdout.strip().splitlines()[-1])
     assert len(pi5_nodes) == 1
     out = tmp_path / "reports"
     run = subprocess.run([sys.executable, "-m", "mc_cli.main", "run", str(recipe), "--out", str(out), "--executor", "ray",
-                          "--address", two_node_cluster], capture_output=True, text=True, timeout=900,
-                         env={**os.environ, "MC_TEST_DRIVER_PID": "0"})
+                          "--address", address], capture_output=True, text=True, timeout=900, env=env)
     assert run.returncode in (0, 1), run.stdout + run.stderr  # 1: a gate (pi5 estimates) may fail; the run is whole
     report = json.loads((out / "tiny" / "latest" / "report.json").read_text())
     node = report["measurement"]["node"]
