@@ -314,3 +314,32 @@ def test_a_target_with_a_ray_resource_is_benched_on_the_node_that_carries_it(two
     assert node["ray_node_id"] == pi5_nodes[0] and node["placement"] == "a node with the pi5 resource"
     assert report["measurement"]["label"] == f"measured on {socket.gethostname()}"  # the node's own name, as the report says
     assert {variant["name"]: variant["status"] for variant in report["variants"]} == {"fp32": "ok", "dyn": "ok"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum, code", [(2, 130), (15, 143)])
+def test_an_interrupt_cancels_the_tasks_and_leaves_nothing_half_written(tmp_path, signum, code):
+    import signal
+
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(TINY.format(target="x86-cpu"))
+    home, out = tmp_path / "home", tmp_path / "reports"
+    env = {**os.environ, "MC_HOME": str(home), "RAY_USAGE_STATS_ENABLED": "0"}
+    process = subprocess.Popen([sys.executable, "-m", "mc_cli.main", "run", str(recipe), "--out", str(out), "--executor", "ray"],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def started() -> bool:
+        return (out / "tiny").exists() and any((out / "tiny").glob(".*.partial"))
+
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and not started():
+        time.sleep(0.2)
+    assert started(), "the run never began"
+    time.sleep(3.0)  # the steps are on the workers now
+    process.send_signal(signal.Signals(signum))
+    _, stderr = process.communicate(timeout=180)
+    assert process.returncode == code, stderr.decode()[-2000:]
+    assert "Traceback" not in stderr.decode()
+    assert not list((out / "tiny").iterdir())
+    cache = home / "cache" / "artifacts"
+    assert not [path for path in cache.rglob("*") if path.name.endswith(".tmp")] if cache.exists() else True
