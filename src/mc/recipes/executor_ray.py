@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import os
 import platform
+import signal
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -172,6 +174,7 @@ class RayExecutor:
         self.ray, self.max_retries, self.debug = ray, max_retries, debug
         self.owned = not ray.is_initialized()
         if self.owned:
+            on_sigterm = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
             try:
                 if address is not None:
                     ray.init(address=address, log_to_driver=False)
@@ -179,6 +182,9 @@ class RayExecutor:
                     ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, log_to_driver=False)
             except ConnectionError as error:
                 raise InputError(f"--address {address}: cannot connect to a Ray cluster there ({error})") from None
+            finally:
+                if on_sigterm is not None:  # ray.init makes SIGTERM exit at once; mc's own unwinds like Ctrl-C
+                    signal.signal(signal.SIGTERM, on_sigterm)
         self.step_remote = ray.remote(run_step_task)
         self.bench_remote = ray.remote(run_bench_task)
         self.outstanding: list[Any] = []
