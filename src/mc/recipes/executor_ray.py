@@ -41,7 +41,7 @@ from typing import Any
 from mc.artifact import Artifact
 from mc.errors import BackendUnavailable, InputError, McError
 from mc.progress import Progress, SilentProgress
-from mc.recipes.cache import ArtifactCache
+from mc.recipes.cache import ArtifactCache, CacheUnwritable
 from mc.recipes.chain import ChainContext, VariantBuild, record_step, step_failure, step_key, unavailable_step
 from mc.recipes.executor import BenchCall, describe_build
 from mc.recipes.schema import Step
@@ -187,7 +187,7 @@ class RayExecutor:
                     signal.signal(signal.SIGTERM, on_sigterm)
         self.step_remote = ray.remote(run_step_task)
         self.bench_remote = ray.remote(run_bench_task)
-        self.outstanding: list[Any] = []
+        self.cluster: list[dict[str, Any]] | None = None  # the nodes, read once per build (not once per step)
 
     def close(self) -> None:
         if self.owned and self.ray.is_initialized():
@@ -195,6 +195,8 @@ class RayExecutor:
 
     # --- the cluster ----------------------------------------------------------------------------
     def _nodes(self) -> list[dict[str, Any]]:
+        if self.cluster is not None:
+            return self.cluster
         return [node for node in self.ray.nodes() if node.get("Alive")]
 
     def _driver_node(self) -> str:
@@ -231,6 +233,8 @@ class RayExecutor:
     def build(self, names: list[str], context: ChainContext, cache: ArtifactCache, progress: Progress,
               log: Callable[[str], None]) -> list[VariantBuild]:
         ray = self.ray
+        self.cluster = None
+        self.cluster = self._nodes()
         builds = {name: VariantBuild(name) for name in names}
         in_flight: dict[str, _InFlight] = {}
         shipped_refs: dict[str, Any] = {}  # artifact sha256 -> its bytes in the object store, put once
@@ -297,7 +301,14 @@ class RayExecutor:
                 outcome = StepOutcome("failed", error=f"{flight.step.pass_name}: {type(error).__name__} "
                                                       f"(after {self.max_retries} retries): {detail}")
             if outcome.status == "ok" and outcome.packed is not None:
-                hit = publish(cache, flight.key, outcome.packed, flight.file_name, flight.description)
+                try:
+                    hit = publish(cache, flight.key, outcome.packed, flight.file_name, flight.description)
+                except CacheUnwritable:
+                    raise
+                except Exception as error:  # what came back does not verify: this step's variants fail, not the run
+                    for cursor in flight.waiters:
+                        fail(cursor, flight.step, "failed", f"{flight.step.pass_name}: {type(error).__name__}: {error}")
+                    return
                 for position, cursor in enumerate(flight.waiters):  # the first asked for it; the others found it built
                     cursor.current = record_step(cursor.build, flight.step, flight.key, flight.kind, hit, position > 0,
                                                  outcome.seconds)
@@ -316,8 +327,8 @@ class RayExecutor:
                 finish(cursor)
                 continue
             cursors.append(cursor)
-        with progress.task("building variants (ray)", total=len(names)) as task:
-            try:
+        try:
+            with progress.task("building variants (ray)", total=len(names)) as task:
                 for cursor in cursors:
                     advance(cursor)
                 while in_flight:
@@ -329,9 +340,11 @@ class RayExecutor:
                         settle(flight)
                     task.advance(0, f"{len(done)} of {len(names)} variants, {len(in_flight)} step(s) running")
                 task.advance(len(names), "")
-            except BaseException:  # Ctrl-C, SIGTERM, an unwritable cache: nothing may run on for a dead run
-                self.cancel([flight.ref for flight in in_flight.values()])
-                raise
+        except BaseException:  # Ctrl-C, SIGTERM, an unwritable cache: nothing may run on for a dead run
+            self.cancel([flight.ref for flight in in_flight.values()])
+            raise
+        finally:
+            self.cluster = None
         return [builds[name] for name in names]
 
     def cancel(self, refs: list[Any]) -> None:
