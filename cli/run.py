@@ -50,11 +50,11 @@ def run(
     no_cache: bool = typer.Option(False, "--no-cache", help="Rebuild every step instead of reusing cached artifacts."),
     json_path: Path | None = typer.Option(None, "--json", help="Also write report.json here."),
     objective: str | None = typer.Option(None, "--objective", help="latency, size or accuracy: what the recommendation "
-                                         "optimizes among variants that pass every gate [default: the recipe's objective, else latency]."),
+                                         "optimizes among variants that pass every gate \\[default: the recipe's objective, else latency]."),
     executor: str = typer.Option("local", "--executor", help="local (this machine, one step after another) or ray "
-                                 "(steps as Ray tasks, benches placed on a whole node; needs mc[ray])."),
+                                 "(steps as Ray tasks, benches placed on a whole node; needs mc\\[ray])."),
     address: str | None = typer.Option(None, "--address", help="With --executor ray: the Ray cluster to connect to "
-                                       "(e.g. 10.0.0.5:6379) [default: a local Ray started for the run]."),
+                                       "(e.g. 10.0.0.5:6379) \\[default: a local Ray started for the run]."),
 ) -> None:
     """Run a recipe end to end: build, bench and report every variant; recommend one.
 
