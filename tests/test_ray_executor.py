@@ -291,8 +291,43 @@ def two_node_cluster():
         assert started[-1].returncode == 0, started[-1].stdout + started[-1].stderr
         yield f"127.0.0.1:{port}", env
     finally:
-        subprocess.run([str(ray_bin), "stop", "--force"], env=env, capture_output=True, timeout=120)
+        _stop_cluster(temp)  # not `ray stop`: that ends every Ray on the machine, this module's own session too
         shutil.rmtree(temp, ignore_errors=True)
+
+
+def _stop_cluster(temp: Path) -> None:
+    """End the processes of the cluster whose session lives under `temp` (both nodes use the head's
+    folder) and their children (Ray's agents), by process id."""
+    import signal
+
+    def processes() -> dict[int, tuple[int, str]]:
+        found = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                    parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                except (OSError, ValueError, IndexError):
+                    continue
+                found[int(entry.name)] = (parent, command)
+        return found
+
+    table = processes()
+    doomed = {pid for pid, (_, command) in table.items() if str(temp) in command and pid != os.getpid()}
+    while True:  # and their descendants
+        more = {pid for pid, (parent, _) in table.items() if parent in doomed} - doomed
+        if not more:
+            break
+        doomed |= more
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in doomed:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in doomed):
+            time.sleep(0.2)
 
 
 @pytest.mark.slow
