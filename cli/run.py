@@ -50,7 +50,11 @@ def run(
     no_cache: bool = typer.Option(False, "--no-cache", help="Rebuild every step instead of reusing cached artifacts."),
     json_path: Path | None = typer.Option(None, "--json", help="Also write report.json here."),
     objective: str | None = typer.Option(None, "--objective", help="latency, size or accuracy: what the recommendation "
-                                         "optimizes among variants that pass every gate [default: the recipe's objective, else latency]."),
+                                         "optimizes among variants that pass every gate \\[default: the recipe's objective, else latency]."),
+    executor: str = typer.Option("local", "--executor", help="local (this machine, one step after another) or ray "
+                                 "(steps as Ray tasks, benches placed on a whole node; needs mc\\[ray])."),
+    address: str | None = typer.Option(None, "--address", help="With --executor ray: the Ray cluster to connect to "
+                                       "(e.g. 10.0.0.5:6379) \\[default: a local Ray started for the run]."),
 ) -> None:
     """Run a recipe end to end: build, bench and report every variant; recommend one.
 
@@ -59,6 +63,7 @@ def run(
     OUT/<recipe>/<run-id>/. Exit 1 when no variant passes every gate."""
     from mc.errors import CheckFailed, InputError
     from mc.recipes.loader import load_recipe
+    from mc.recipes.executor import open_executor
     from mc.recipes.runner import run_recipe
 
     loaded = load_recipe(recipe)
@@ -68,8 +73,12 @@ def run(
         loaded = loaded.model_copy(update={"objective": objective})
     out().print(f"recipe {loaded.name} ({loaded.source}): {len(loaded.variants)} variant(s), target {loaded.target}, "
                 f"{loaded.bench.scenario} {loaded.bench.duration:g} s each")
-    outcome = run_recipe(loaded, out_dir, RichProgress(), only=only or None, use_cache=not no_cache,
-                         debug=state().debug, log=lambda message: out().print(message, soft_wrap=True, markup=False))
+    engine = open_executor(executor, address, debug=state().debug)
+    try:
+        outcome = run_recipe(loaded, out_dir, RichProgress(), only=only or None, use_cache=not no_cache, debug=state().debug,
+                             log=lambda message: out().print(message, soft_wrap=True, markup=False), executor=engine)
+    finally:
+        engine.close()
     print_summary(outcome.report)
     out().print(f"wrote {outcome.run_dir}/ (report.json, report.md, report.html, artifacts/); "
                 f"{out_dir / loaded.name / 'latest'} points at it")

@@ -50,6 +50,17 @@ def checkpoint_payload(model: nn.Module, origin: dict[str, Any]) -> dict[str, An
     }
 
 
+def save_checkpoint(payload: dict[str, Any], path: Path) -> None:
+    """torch.save through an in-memory buffer: saved to a path, torch names the zip archive's folder
+    after the file, so a temporary name (the atomic publisher's) would change the bytes, and the
+    content hash, of an identical checkpoint from one run to the next."""
+    import io
+
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    Path(path).write_bytes(buffer.getvalue())
+
+
 def state_dict_of(payload: dict[str, Any]) -> dict[str, Any]:
     """The payload's state dict with its per-module versions restored, ready for load_state_dict."""
     from collections import OrderedDict

@@ -10,11 +10,11 @@ import pkgutil
 
 from mc.passes._apply import apply_pass
 from mc.passes._context import PassContext, source_artifact
-from mc.passes._contract import PassConfig
+from mc.passes._contract import WHOLE_NODE, PassConfig
 from mc.passes._registry import pass_types, run_pass
 
 for _module in pkgutil.iter_modules(__path__):
     if not _module.name.startswith("_"):
         importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["PassConfig", "PassContext", "apply_pass", "pass_types", "run_pass", "source_artifact"]
+__all__ = ["WHOLE_NODE", "PassConfig", "PassContext", "apply_pass", "pass_types", "run_pass", "source_artifact"]

@@ -8,6 +8,7 @@ instead of switching on pass names:
   (a chain that feeds a pass the wrong kind of model is refused with its line);
 - the recipe chain and its cache: `reads` (which inputs' content the cache key covers), the
   output file name, `check_available` (a backend this host lacks marks the variant unavailable);
+- a scheduler (`mc run --executor ray`): `resources` (what one run of the pass occupies);
 - the report and `mc report compare`: `trains` and `chosen_by_timing` (what no other CPU
   reproduces bit for bit is reported, not gated, across CPUs) and `summary` (the seed's
   "Implementation" column).
@@ -27,6 +28,10 @@ from mc.errors import InputError
 # data: the labelled held-out set; calibration: the calibration samples; corpus: the text corpus;
 # target: the target profile (presets, threads); host: this machine (for what timing chose here).
 Input = Literal["data", "calibration", "corpus", "target", "host"]
+
+# A CPU request no node can meet: the scheduler gives the pass a whole node (its largest one's CPUs),
+# for what times candidates (nothing else may share its cores) or trains on every core it can get.
+WHOLE_NODE: dict[str, float] = {"CPU": 1e6}
 
 DEFAULT_FILE_NAMES: dict[str, str] = {
     "torch": "model.pt", "onnx": "model.onnx", "text-onnx": "model", "compiled": "model.bin", "text-torch": "model",
@@ -74,6 +79,12 @@ class PassConfig(BaseModel):
     def chosen_by_timing(self) -> bool:
         """True when timing on this host chose what the output is (a measured search)."""
         return False
+
+    def resources(self) -> dict[str, float]:
+        """What one run of this pass occupies, as Ray resources ({"CPU": 2}, {"GPU": 1}): what a
+        scheduler reserves for it. A request for more CPUs than the largest node has takes a whole
+        node. One CPU by default; a pass that trains or times asks for more (its config says)."""
+        return {"CPU": 1}
 
     def output_name(self, kind: Kind) -> str:
         """The file (or directory) name of its output inside a cache entry."""

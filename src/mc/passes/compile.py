@@ -163,6 +163,9 @@ class CompileConfig(PassConfig):
         """Raise BackendUnavailable (one line: what is missing, how to install it) unless this host can run it."""
         check_available(self)
 
+    def resources(self) -> dict[str, float]:
+        return {"CPU": 1} if self.device == "cpu" else {"CPU": 1, "GPU": 1}  # engines build on the GPU they run on
+
     def summary(self) -> str:
         return f"compiled {self.backend} {self.precision}"
 

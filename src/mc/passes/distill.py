@@ -22,7 +22,7 @@ from mc.data.mnist1d import INPUT_SHAPE, load_mnist1d
 from mc.errors import InputError
 from mc.evaluation import test_set_report
 from mc.models import get_model_entry
-from mc.models.checkpoint import checkpoint_payload, config_to_dict
+from mc.models.checkpoint import checkpoint_payload, config_to_dict, save_checkpoint
 from mc.models.source import TorchModel, check_forward
 from mc.models.stats import count_macs, count_parameters
 from mc.passes._context import PassContext
@@ -75,6 +75,9 @@ class DistillConfig(PassConfig):
 
     def trains(self) -> bool:
         return True
+
+    def resources(self) -> dict[str, float]:
+        return {"CPU": 2}  # teacher and student forward passes, torch's intra-op threads
 
     def summary(self) -> str:
         return f"distilled into {self.student or f'width x{self.width_mult}'}"
@@ -153,7 +156,7 @@ def run(config: DistillConfig, source: Artifact, output: Path, ctx: PassContext)
         "history": [asdict(epoch) for epoch in loop.history],
     }
     with staged_file(output) as staged:
-        torch.save(checkpoint_payload(student.module, student.origin), staged)
+        save_checkpoint(checkpoint_payload(student.module, student.origin), staged)
         record = build_record(
             kind="torch-checkpoint", file=staged, final_name=output.name,
             model={**student.origin, "input_shape": list(student.sample_shape), "parameters": metrics["student"]["parameters"]},

@@ -16,11 +16,11 @@ from mc.data.evaluation import evaluation_data
 from mc.data.mnist1d import INPUT_SHAPE, load_mnist1d
 from mc.errors import InputError
 from mc.evaluation import test_set_report
-from mc.models.checkpoint import checkpoint_payload
+from mc.models.checkpoint import checkpoint_payload, save_checkpoint
 from mc.models.source import TorchModel
 from mc.models.stats import count_macs, count_parameters
 from mc.passes._context import PassContext
-from mc.passes._contract import PassConfig, spec_stem
+from mc.passes._contract import WHOLE_NODE, PassConfig, spec_stem
 from mc.passes._registry import register_pass
 from mc.progress import Progress, SilentProgress
 from mc.pruning import structured, unstructured
@@ -62,6 +62,11 @@ class PruneConfig(PassConfig):
 
     def chosen_by_timing(self) -> bool:
         return self.target_speedup is not None
+
+    def resources(self) -> dict[str, float]:
+        if self.chosen_by_timing():
+            return dict(WHOLE_NODE)  # the amount is chosen by timing: nothing may share its cores
+        return {"CPU": 2} if self.trains() else {"CPU": 1}
 
     def summary(self) -> str:
         goal = f"{self.amount:.0%}" if self.amount else f"to {self.target_speedup}x"
@@ -164,7 +169,7 @@ def run(config: PruneConfig, source: Artifact, output: Path, ctx: PassContext) -
                "ratios": {"parameters": after["parameters"] / before["parameters"], "macs": after["macs"] / before["macs"]}}
     origin = {**model.origin, "pruned": {"method": config.method, "amount": config.amount, "target_speedup": config.target_speedup}}
     with staged_file(output) as staged:
-        torch.save(checkpoint_payload(module, origin), staged)
+        save_checkpoint(checkpoint_payload(module, origin), staged)
         record = build_record(
             kind="torch-checkpoint", file=staged, final_name=output.name,
             model={**origin, "input_shape": list(model.sample_shape), "parameters": after["parameters"], "macs": after["macs"]},

@@ -23,7 +23,7 @@ from mc.artifact import Artifact, ArtifactRecord, Kind, Lineage, build_record, p
 from mc.atomic import publish_directory, staged_directory, staged_file, write_json_atomic
 from mc.errors import InputError
 from mc.passes._context import PassContext
-from mc.passes._contract import PassConfig, spec_stem
+from mc.passes._contract import WHOLE_NODE, PassConfig, spec_stem
 from mc.passes._registry import register_pass
 from mc.quantization.presets import static_preset_values
 from mc.quantization.scheme import DynamicStep, Float16Step, QuantizePlan, StaticStep
@@ -89,6 +89,9 @@ class QuantizeConfig(PassConfig):
 
     def chosen_by_timing(self) -> bool:
         return self.mode == "auto"
+
+    def resources(self) -> dict[str, float]:
+        return dict(WHOLE_NODE) if self.chosen_by_timing() else {"CPU": 1}  # a search times candidates
 
     def output_name(self, kind: Kind) -> str:
         return {"torch": "model.pt", "text-onnx": "model"}.get(kind, "model.onnx")
@@ -357,7 +360,7 @@ def _torch_dynamic(config: QuantizeConfig, source: Artifact, output: Path, ctx: 
     import torch
 
     from mc.metrics import classification_report
-    from mc.models.checkpoint import checkpoint_payload
+    from mc.models.checkpoint import checkpoint_payload, save_checkpoint
     from mc.models.torch_dynamic import apply_torch_dynamic, quantized_module_counts
     from mc.runtimes import predict_all
     from mc.runtimes.torch_eager import TorchPredictor
@@ -393,7 +396,7 @@ def _torch_dynamic(config: QuantizeConfig, source: Artifact, output: Path, ctx: 
             }
         origin = {**model.origin, "quantization": {"kind": "torch-dynamic", "op_types": list(op_types)}}
         with staged_file(output) as staged:
-            torch.save(checkpoint_payload(quantized, origin), staged)
+            save_checkpoint(checkpoint_payload(quantized, origin), staged)
             record = build_record(
                 kind="torch-checkpoint", file=staged, final_name=output.name,
                 model={**model.origin, "input_shape": list(model.sample_shape)},

@@ -15,7 +15,7 @@ from mc.atomic import staged_file
 from mc.data.mnist1d import INPUT_SHAPE, load_mnist1d
 from mc.errors import InputError
 from mc.metrics import classification_report
-from mc.models.checkpoint import checkpoint_payload
+from mc.models.checkpoint import checkpoint_payload, save_checkpoint
 from mc.models.source import TorchModel, check_forward
 from mc.models.stats import count_macs, count_parameters
 from mc.passes._context import PassContext
@@ -52,6 +52,9 @@ class TrainConfig(PassConfig):
 
     def trains(self) -> bool:
         return True
+
+    def resources(self) -> dict[str, float]:
+        return {"CPU": 2}  # torch's intra-op threads; more rarely pays on models this small
 
     def summary(self) -> str:
         return "trained"
@@ -107,7 +110,7 @@ def run(config: TrainConfig, source: Artifact, output: Path, ctx: PassContext) -
         "macs": count_macs(model.module, model.sample_shape),
     }
     with staged_file(output) as staged:
-        torch.save(checkpoint_payload(model.module, model.origin), staged)
+        save_checkpoint(checkpoint_payload(model.module, model.origin), staged)
         record = build_record(
             kind="torch-checkpoint", file=staged, final_name=output.name, model=model_info,
             parent=Lineage(source=model.description, sha256=model.sha256),

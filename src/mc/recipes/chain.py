@@ -23,7 +23,7 @@ from mc.hashing import sha256_path
 from mc.passes import PassContext, run_pass, source_artifact
 from mc.processes import interrupt_in
 from mc.progress import Progress
-from mc.recipes.cache import ArtifactCache, CacheUnwritable, cache_key
+from mc.recipes.cache import ArtifactCache, CachedArtifact, CacheUnwritable, cache_key
 from mc.recipes.schema import Recipe, Step
 from mc.targets import TargetProfile
 
@@ -102,52 +102,72 @@ class ChainContext:
         return inputs
 
 
+def step_key(context: ChainContext, step: Step, current: Artifact, index: int) -> tuple[str, str]:
+    """The cache key of a step given its parent, and the kind of model it makes."""
+    key = cache_key(current.sha256, step.pass_name, step.config_json(), context.step_inputs(step, current, index == 0))
+    return key, step.config.produces(current.kind)
+
+
+def step_failure(step_name: str, error: BaseException, debug: bool = False) -> tuple[str, str]:
+    """(status, reason) of a step that raised `error`: unavailable or failed, so its variant ends
+    while the others go on. What must end the whole run instead is raised again: an interrupt
+    (also when a library wrapped it in an error of its own), a cache that cannot be written, and,
+    under --debug, a bug (its traceback matters more than the other variants)."""
+    if isinstance(error, CacheUnwritable):
+        raise error
+    if isinstance(error, BackendUnavailable):
+        return "unavailable", f"unavailable on this host: {error}"
+    if (interrupt := interrupt_in(error)) is not None:
+        raise interrupt from None
+    if isinstance(error, McError):
+        return "failed", f"{step_name}: {error}"
+    if debug:
+        raise error
+    detail = (str(error).strip().splitlines() or [""])[0][:300]
+    return "failed", f"{step_name}: {type(error).__name__}: {detail} (rerun with --debug for the traceback)"
+
+
+def record_step(build: VariantBuild, step: Step, key: str, kind: str, hit: CachedArtifact, cached: bool, seconds: float) -> Artifact:
+    """Add a finished step to its variant's lineage; the artifact the next step takes."""
+    config = step.config
+    build.steps.append(StepRun(step.pass_name, step.config_json(), key, hit.sha256, cached, 0.0 if cached else seconds,
+                               config.summary(), config.trains(), config.chosen_by_timing()))
+    return Artifact(kind, str(hit.path), hit.sha256, hit.path)  # type: ignore[arg-type]
+
+
+def unavailable_step(steps: tuple[Step, ...]) -> tuple[str, str] | None:
+    """(pass, reason) of the first step this host cannot run, checked before any work."""
+    for step in steps:
+        try:
+            step.config.check_available()
+        except BackendUnavailable as error:
+            return step.pass_name, f"unavailable on this host: {error}"
+    return None
+
+
 def build_variant(name: str, steps: tuple[Step, ...], context: ChainContext, cache: ArtifactCache) -> VariantBuild:
     build = VariantBuild(name)
-    try:
-        for step in steps:
-            step.config.check_available()
-    except BackendUnavailable as error:
-        build.status, build.error, build.failed_step = "unavailable", f"unavailable on this host: {error}", step.pass_name
+    if (missing := unavailable_step(steps)) is not None:
+        build.status, build.failed_step, build.error = "unavailable", missing[0], missing[1]
         return build
     current = context.source
     for index, step in enumerate(steps):
-        config, config_json = step.config, step.config_json()
-        key = cache_key(current.sha256, step.pass_name, config_json, context.step_inputs(step, current, index == 0))
-        kind = config.produces(current.kind)
+        key, kind = step_key(context, step, current, index)
         began = time.perf_counter()
         try:
             hit = cache.lookup(key)
             cached = hit is not None
             if hit is None:
-                with cache.produce(key, config.output_name(kind), {"pass": step.pass_name, "config": config_json,
-                                                                   "parent": current.sha256}) as output:
-                    run_pass(config, current, output, context.passes)
+                with cache.produce(key, step.config.output_name(kind), {"pass": step.pass_name, "config": step.config_json(),
+                                                                        "parent": current.sha256}) as output:
+                    run_pass(step.config, current, output, context.passes)
                 hit = cache.lookup(key)
                 if hit is None:
                     raise McError(f"the {step.pass_name} step's output vanished from the cache at {cache.root}")
-        except CacheUnwritable:
-            raise
-        except BackendUnavailable as error:
-            build.status, build.error, build.failed_step = "unavailable", f"unavailable on this host: {error}", step.pass_name
+        except Exception as error:  # a bug or a library's failure too: this variant fails, the others go on
+            build.status, build.error = step_failure(step.pass_name, error, context.debug)
+            build.failed_step = step.pass_name
             return build
-        except McError as error:
-            if (interrupt := interrupt_in(error)) is not None:
-                raise interrupt from None
-            build.status, build.error, build.failed_step = "failed", f"{step.pass_name}: {error}", step.pass_name
-            return build
-        except Exception as error:  # a bug or a library's failure: this variant fails, the others go on
-            if (interrupt := interrupt_in(error)) is not None:  # Ctrl-C inside a library that wrapped it
-                raise interrupt from None
-            detail = (str(error).strip().splitlines() or [""])[0][:300]
-            build.status, build.failed_step = "failed", step.pass_name
-            build.error = f"{step.pass_name}: {type(error).__name__}: {detail} (rerun with --debug for the traceback)"
-            if context.debug:  # --debug: the traceback matters more than the other variants
-                raise
-            return build
-        build.steps.append(StepRun(step.pass_name, config_json, key, hit.sha256, cached,
-                                   0.0 if cached else time.perf_counter() - began, config.summary(), config.trains(),
-                                   config.chosen_by_timing()))
-        current = Artifact(kind, str(hit.path), hit.sha256, hit.path)
+        current = record_step(build, step, key, kind, hit, cached, time.perf_counter() - began)
     build.artifact, build.kind = current.path, current.kind
     return build

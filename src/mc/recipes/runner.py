@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import functools
 import os
 import secrets
 import shutil
@@ -30,7 +31,8 @@ from mc.processes import apply_umask, owner_tag, remove_leftovers
 from mc.progress import Progress
 from mc.recipes.cache import ArtifactCache
 from mc.recipes.containment import NAME_RULE, inside, safe_name
-from mc.recipes.chain import ChainContext, VariantBuild, build_variant
+from mc.recipes.chain import ChainContext, VariantBuild
+from mc.recipes.executor import Executor, LocalExecutor
 from mc.recipes.schema import Recipe
 from mc.recipes.timing import time_side_by_side
 from mc.report.build import BuiltVariant, RunPlan, build_report
@@ -105,6 +107,7 @@ def run_recipe(
     cache_root: Path | None = None,
     debug: bool = False,
     log=lambda message: None,
+    executor: Executor | None = None,
 ) -> RunOutcome:
     began = time.time()
     started = dt.datetime.now(dt.timezone.utc)
@@ -129,14 +132,8 @@ def run_recipe(
         if not use_cache:
             scratch_cache = Path(tempfile.mkdtemp(prefix="mc-nocache-"))
             cache = ArtifactCache(scratch_cache)
-        builds: list[VariantBuild] = []
-        with progress.task("building variants", total=len(names)) as task:
-            for name in names:
-                task.advance(0, name)
-                build = build_variant(name, recipe.variants[name], context, cache)
-                builds.append(build)
-                log(_describe_build(build))
-                task.advance(1, "")
+        executor = executor or LocalExecutor()
+        builds = executor.build(names, context, cache, progress, log)
         artifact_paths: dict[str, str] = {}
         for build in builds:
             if build.status == "ok" and build.artifact is not None:
@@ -145,7 +142,8 @@ def run_recipe(
                 relative = Path("artifacts") / (build.name if build.artifact.is_dir() else f"{build.name}{''.join(build.artifact.suffixes)}")
                 _publish_artifact_copy(build.artifact, inside(staging, staging / relative))
                 artifact_paths[build.name] = str(staging / relative)
-        bench, timing = _bench(recipe, builds, artifact_paths, context, progress, log)
+        bench, timing = executor.bench(functools.partial(_bench, recipe, input_shape=context.input_shape),
+                                       artifact_paths, recipe.target, progress, log)
         finished = dt.datetime.now(dt.timezone.utc)
         run_meta = {
             "id": run_id, "started": started.isoformat(timespec="seconds"), "finished": finished.isoformat(timespec="seconds"),
@@ -193,8 +191,9 @@ def cache_notes(recipe: Recipe) -> list[str]:
     return notes
 
 
-def _bench(recipe: Recipe, builds: list[VariantBuild], artifact_paths: dict[str, str], context: ChainContext,
-           progress: Progress, log) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+def _bench(recipe: Recipe, artifact_paths: dict[str, str], progress: Progress, log,
+           input_shape: tuple[int, ...] | None = None) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The bench of the comparison, on the machine it runs on (an executor may run it elsewhere)."""
     if not artifact_paths:
         log("no variant was built: nothing to bench")
         return None, None
@@ -204,11 +203,12 @@ def _bench(recipe: Recipe, builds: list[VariantBuild], artifact_paths: dict[str,
     from mc.remote.bench import bench_on_target  # on the device over SSH when the recipe or the target names one
 
     bench = bench_on_target(list(artifact_paths.values()), recipe.target, recipe.bench, progress,
-                            reference=reference, input_shape=context.input_shape)
+                            reference=reference, input_shape=input_shape)
     benched = {name: entry for name, entry in zip(artifact_paths, bench["variants"])}
     timed = {name: artifact_paths[name] for name, entry in benched.items() if entry["status"] == "ok"}
     with progress.task("timing side by side", total=1) as task:
-        timing = (time_side_by_side(timed, context.threads, context.input_shape, recipe.target, recipe.reference_variant)
+        timing = (time_side_by_side(timed, load_target(recipe.target).host_threads(), input_shape, recipe.target,
+                                    recipe.reference_variant)
                   if timed else None)
         task.advance(1, "")
     bench["variant_names"] = list(benched)
@@ -230,13 +230,6 @@ def _built(build: VariantBuild, artifact_paths: dict[str, str], run_dir: Path) -
              for s in build.steps]
     return BuiltVariant(build.name, build.status, build.error, build.failed_step, steps,
                         str(Path(artifact).relative_to(run_dir)) if artifact else None)
-
-
-def _describe_build(build: VariantBuild) -> str:
-    if build.status != "ok":
-        return f"{build.name}: {build.status}: {build.error}"
-    steps = ", ".join(f"{step.pass_name}{' (cached)' if step.cached else f' {step.seconds:.0f} s'}" for step in build.steps)
-    return f"{build.name}: built ({steps})"
 
 
 def _write_report_files(report: Report, directory: Path) -> None:
