@@ -194,7 +194,7 @@ def bench(
     fixed_quality: bool = typer.Option(False, "--fixed-quality", help="Keep the quality level fixed (no adaptive control)."),
     input_shape: str | None = typer.Option(None, "--input-shape", help="A factory's input shape, batch first, e.g. 1,1,40."),
     workload: str = typer.Option("auto", "--workload", help="auto (each model's own), pipeline or text: the workload every variant must run."),
-    data: Path | None = typer.Option(None, "--data", help="Text models: a UTF-8 text file for fidelity and timing [default: Python's own reference docs]."),
+    data: Path | None = typer.Option(None, "--data", help="Text models: a UTF-8 text file for fidelity and timing [default: Python's own reference docs]. Classifiers: a built-in data setting (mnist1d-hard) [default: MNIST-1D test set]."),
     json_path: Path | None = typer.Option(None, "--json", help="Write the result (schema mc.bench/2) here."),
 ) -> None:
     """Bench variants under a target profile, each in a fresh process; classifiers and text models in one run.
@@ -207,7 +207,12 @@ def bench(
     from mc.bench.runner import run_bench
     from mc.errors import CheckFailed
 
+    from mc.data.evaluation import builtin_dataset
+
     counts = {} if queries is None else {"queries": queries, "text_queries": queries}
+    dataset = builtin_dataset(data)  # a built-in setting's name scores the classifiers; a file is a text corpus
+    if dataset is not None:
+        data = None
     config = build_config(
         BenchConfig, {"text_queries": "--queries", "corpus": "--data"}, workload=workload, scenario=scenario, duration=duration,
         rate=rate, arrivals=arrivals, batch_size=batch_size, warmup=warmup, seed=seed, adaptive_quality=not fixed_quality,
@@ -218,7 +223,7 @@ def bench(
         from mc.models.source import parse_input_shape  # imports torch: only when asked for
 
         shape = parse_input_shape(input_shape)
-    result = run_bench(list(artifacts), target, config, RichProgress(), reference=reference, input_shape=shape)
+    result = run_bench(list(artifacts), target, config, RichProgress(), reference=reference, input_shape=shape, data=dataset)
     render(result)
     write_json_result(json_path, result)
     failed = [variant for variant in result["variants"] if variant["status"] != "ok"]

@@ -263,8 +263,10 @@ def run_bench(
     progress: Progress,
     reference: str | None = None,
     input_shape: tuple[int, ...] | None = None,
+    data: str | Path | None = None,
 ) -> dict[str, Any]:
     """Bench every artifact under the target, each in its own process; the mc.bench/2 result.
+    `data`: the classifiers' labelled held-out data, a .npz or a built-in setting's name.
 
     Raises InputError when the target, an artifact path or the corpus is wrong, when the reference
     does not load, or when no variant loads at all; a variant that fails next to others is recorded instead.
@@ -284,6 +286,7 @@ def run_bench(
     base = {
         "target": target, "threads": threads, "scenario": scenario, "settings": settings, "workload": config.workload,
         "text": TextRequest.of(config), "input_shape": list(input_shape) if input_shape else None,
+        "data": str(data) if data is not None else None,
     }
     timeout = max(_timeout(scenario), TEXT_WORKER_S)
     variants: list[dict[str, Any]] = []

@@ -200,7 +200,7 @@ def _bench(recipe: Recipe, builds: list[VariantBuild], artifact_paths: dict[str,
     if reference is None:
         log(f"the reference variant {recipe.reference_variant!r} was not built: no drops or ratios against it")
     bench = run_bench(list(artifact_paths.values()), recipe.target, recipe.bench, progress,
-                      reference=reference, input_shape=context.input_shape)
+                      reference=reference, input_shape=context.input_shape, data=recipe.data)
     benched = {name: entry for name, entry in zip(artifact_paths, bench["variants"])}
     timed = {name: artifact_paths[name] for name, entry in benched.items() if entry["status"] == "ok"}
     with progress.task("timing side by side", total=1) as task:
