@@ -80,12 +80,13 @@ def prune(args, log: Path, workdir: Path) -> None:
                 unpruned = _scores(test_set_report(load_torch_model(str(source)).module, data=data))
                 for amount in args.amounts:
                     for recalibrate in (False, True):
-                        config = PruneConfig(amount=amount, seed=seed, recalibrate=recalibrate, data=data)
-                        output = workdir / f"{source.stem}-p{amount}-r{int(recalibrate)}.pt"
+                        extra = json.loads(args.prune_config) if args.prune_config else {}
+                        config = PruneConfig(amount=amount, seed=seed, recalibrate=recalibrate, data=data, **extra)
+                        output = workdir / f"{source.stem}-p{amount}-r{int(recalibrate)}{'-' + '-'.join(f'{k}{v}' for k, v in extra.items()) if extra else ''}.pt"
                         started = time.perf_counter()
                         artifact = apply_pass(config, str(source), output, _context())
                         after = artifact.record.metrics["after"]["test"]
-                        _log(log, {"kind": "prune", "model": model, "seed": seed, "data": data, "amount": amount,
+                        _log(log, {"kind": "prune", "model": model, "seed": seed, "data": data, "amount": amount, "config": extra,
                                    "recalibrate": recalibrate, **_scores(after), "unpruned": unpruned,
                                    "seconds": round(time.perf_counter() - started, 1)})
 
@@ -121,7 +122,8 @@ def table(log: Path) -> None:
         if row["kind"] == "train":
             key = ("train", row["data"], row["model"], json.dumps(row.get("config") or {}))
         elif row["kind"] == "prune":
-            key = ("prune", row["data"], f"{row['model']} structured {row['amount']:.0%}", "recalibrated" if row["recalibrate"] else "not recalibrated")
+            key = ("prune", row["data"], f"{row['model']} structured {row['amount']:.0%} {json.dumps(row.get('config') or {})}",
+                   "recalibrated" if row["recalibrate"] else "not recalibrated")
         else:
             key = ("distill", row["data"], f"mobile-tiny from {row['teacher']}", "")
         groups.setdefault(key, []).append(row)
@@ -144,6 +146,7 @@ def main() -> None:
     parser.add_argument("--amounts", type=lambda s: [float(v) for v in s.split(",")], default=[0.3, 0.5])
     parser.add_argument("--data", default="mnist1d", help="mnist1d, mnist1d-hard or both, comma-separated")
     parser.add_argument("--config", help="extra train settings as JSON, e.g. '{\"hard_confidence\": false}'")
+    parser.add_argument("--prune-config", help="extra prune settings as JSON, e.g. '{\"learning_rate\": 0.003}'")
     parser.add_argument("--log", type=Path, default=None)
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()

@@ -143,3 +143,12 @@ def test_recipe_data_reaches_the_report(mc, tmp_path):
     scale = 100 if accuracy > 1 else 1
     assert accuracy == pytest.approx(expected * scale, abs=0.002 * scale)
     assert expected < 0.95
+
+
+def test_models_shows_accuracy_on_the_hard_setting(mc, tmp_path):
+    result = mc("models", "--json", tmp_path / "models.json")
+    assert result.exit_code == 0, result.stderr
+    assert "hard acc" in result.stdout
+    rows = {row["name"]: row for row in json.loads((tmp_path / "models.json").read_text())}
+    for name in ("mobile-tiny", "mobile-small"):  # the shipped checkpoints' sidecars carry it
+        assert rows[name]["hard_accuracy"] is not None and rows[name]["hard_accuracy"] < rows[name]["test_accuracy"] - 0.05

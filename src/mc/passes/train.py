@@ -14,6 +14,7 @@ from mc.artifact import Artifact, Lineage, build_record, publish_artifact
 from mc.atomic import staged_file
 from mc.data.mnist1d import DATASETS, INPUT_SHAPE, load_mnist1d
 from mc.errors import InputError
+from mc.evaluation import test_set_report
 from mc.metrics import classification_report
 from mc.models.checkpoint import checkpoint_payload
 from mc.models.source import TorchModel, check_forward
@@ -107,6 +108,7 @@ def run(config: TrainConfig, source: Artifact, output: Path, ctx: PassContext) -
     test = classification_report(logits, confidence, data.test.y)
     metrics: dict[str, Any] = {
         "test": test,
+        **({"hard_test": test_set_report(model.module, data="mnist1d-hard")} if config.data == "mnist1d" else {}),
         "validation_accuracy": loop.best_val_accuracy,
         "best_epoch": loop.best_epoch,
         "epochs_run": loop.epochs_run,
