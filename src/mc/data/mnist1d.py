@@ -17,8 +17,10 @@ import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
+from pydantic import AfterValidator
 
 from mc.atomic import atomic_path
 from mc.hashing import sha256_arrays
@@ -71,13 +73,25 @@ DATASETS: dict[str, dict] = {
 DEFAULT_DATASET = "mnist1d"
 
 
+def known_dataset(name: str) -> str:
+    """The name, if it is a built-in setting; ValueError (one line, for config validation) otherwise."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown data {name!r}: the built-in settings are {', '.join(DATASETS)}")
+    return name
+
+
+#: A pass config's field naming a built-in data setting.
+DatasetName = Annotated[str, AfterValidator(known_dataset)]
+
+
 def check_dataset(name: str) -> str:
     """The name, if it is a built-in setting; InputError (one line) otherwise."""
-    if name not in DATASETS:
+    try:
+        return known_dataset(name)
+    except ValueError as error:
         from mc.errors import InputError
 
-        raise InputError(f"unknown data {name!r}: the built-in settings are {', '.join(DATASETS)}")
-    return name
+        raise InputError(str(error)) from None
 
 
 def _generation_args(name: str = DEFAULT_DATASET) -> dict:

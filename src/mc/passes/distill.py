@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import ClassVar, Literal
 
 import torch
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 from torch.nn import functional as F
 
 from mc.artifact import Artifact, Lineage, build_record, publish_artifact
 from mc.atomic import staged_file
-from mc.data.mnist1d import DATASETS, INPUT_SHAPE, load_mnist1d
+from mc.data.mnist1d import INPUT_SHAPE, DatasetName, load_mnist1d
 from mc.errors import InputError
 from mc.evaluation import test_set_report
 from mc.models import get_model_entry
@@ -52,15 +52,8 @@ class DistillConfig(PassConfig):
     learning_rate: float = Field(3e-3, gt=0)
     max_shift: int = Field(2, ge=0)
     recalibrate: bool = Field(True, description="retrain the student's confidence head alone afterwards (training data, augmented)")
-    data: str = Field("mnist1d", description="built-in data setting: mnist1d or mnist1d-hard")
+    data: DatasetName = Field("mnist1d", description="built-in data setting: mnist1d or mnist1d-hard")
     seed: int = 0
-
-    @field_validator("data")
-    @classmethod
-    def _known_data(cls, value: str) -> str:
-        if value not in DATASETS:
-            raise ValueError(f"unknown data {value!r}: the built-in settings are {', '.join(DATASETS)}")
-        return value
 
     @model_validator(mode="after")
     def _one_student(self) -> "DistillConfig":

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from mc.artifact import Artifact, Lineage, build_record, publish_artifact
 from mc.atomic import staged_file
-from mc.data.mnist1d import DATASETS, INPUT_SHAPE, load_mnist1d
+from mc.data.mnist1d import INPUT_SHAPE, DatasetName, load_mnist1d
 from mc.errors import InputError
 from mc.evaluation import test_set_report
 from mc.metrics import classification_report
@@ -48,15 +48,8 @@ class TrainConfig(PassConfig):
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     max_shift: int = Field(2, ge=0, description="random translation augmentation, in steps")
     val_fraction: float = Field(0.1, gt=0, lt=0.5)
-    data: str = Field("mnist1d", description="built-in data setting: mnist1d or mnist1d-hard")
+    data: DatasetName = Field("mnist1d", description="built-in data setting: mnist1d or mnist1d-hard")
     seed: int = 0
-
-    @field_validator("data")
-    @classmethod
-    def _known_data(cls, value: str) -> str:
-        if value not in DATASETS:
-            raise ValueError(f"unknown data {value!r}: the built-in settings are {', '.join(DATASETS)}")
-        return value
 
     def default_output(self, source: Artifact) -> Path | None:
         """A zoo model's checkpoint goes to the mc cache, where its zoo name finds it; others need -o."""
