@@ -231,7 +231,7 @@ def bench(
     fixed_quality: bool = typer.Option(False, "--fixed-quality", help="Keep the quality level fixed (no adaptive control)."),
     input_shape: str | None = typer.Option(None, "--input-shape", help="A factory's input shape, batch first, e.g. 1,1,40."),
     workload: str = typer.Option("auto", "--workload", help="auto (each model's own), pipeline or text: the workload every variant must run."),
-    data: Path | None = typer.Option(None, "--data", help="Text models: a UTF-8 text file for fidelity and timing [default: Python's own reference docs]."),
+    data: Path | None = typer.Option(None, "--data", help="Text models: a UTF-8 text file for fidelity and timing [default: Python's own reference docs]. Classifiers: a built-in data setting (mnist1d-hard) [default: MNIST-1D test set]."),
     json_path: Path | None = typer.Option(None, "--json", help="Write the result (schema mc.bench/2) here."),
     remote: str | None = typer.Option(None, "--remote", help="Bench on the device over SSH: [user@]host[:port] (ONNX models and bundles; the host's run stays beside it)."),
     ssh_option: list[str] = typer.Option([], "--ssh-option", help="Passed to ssh/scp as -o (repeatable), e.g. IdentityFile=~/.ssh/pi."),
@@ -247,7 +247,12 @@ def bench(
     from mc.remote.bench import bench_on_target
     from mc.errors import CheckFailed
 
+    from mc.data.evaluation import builtin_dataset
+
     counts = {} if queries is None else {"queries": queries, "text_queries": queries}
+    dataset = builtin_dataset(data)  # a built-in setting's name scores the classifiers; a file is a text corpus
+    if dataset is not None:
+        data = None
     config = build_config(
         BenchConfig, {"text_queries": "--queries", "corpus": "--data", "ssh_options": "--ssh-option"}, workload=workload, scenario=scenario, duration=duration,
         rate=rate, arrivals=arrivals, batch_size=batch_size, warmup=warmup, seed=seed, adaptive_quality=not fixed_quality,
@@ -258,7 +263,7 @@ def bench(
         from mc.models.source import parse_input_shape  # imports torch: only when asked for
 
         shape = parse_input_shape(input_shape)
-    result = bench_on_target(list(artifacts), target, config, RichProgress(), reference=reference, input_shape=shape)
+    result = bench_on_target(list(artifacts), target, config, RichProgress(), reference=reference, input_shape=shape, data=dataset)
     render(result)
     if "device" in result["measurement"]:
         render_remote(result)

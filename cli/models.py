@@ -19,20 +19,23 @@ def models(json_path: Path | None = typer.Option(None, "--json", help="Write the
     rows = model_catalog()
     table = Table(title="mc model family (input: MNIST-1D, 1x40)")
     table.add_column("model", no_wrap=True)
-    for column in ("params", "MACs", "test acc", "conf. AUROC"):
+    for column in ("params", "MACs", "test acc", "conf. AUROC", "hard acc"):
         table.add_column(column, justify="right", no_wrap=True)
     table.add_column("checkpoint")
     for row in rows:
         accuracy = "" if row["test_accuracy"] is None else f"{row['test_accuracy']:.1%}"
         auroc = "" if row["confidence_auroc"] is None else f"{row['confidence_auroc']:.3f}"
+        hard = "" if row.get("hard_accuracy") is None else f"{row['hard_accuracy']:.1%}"
         checkpoint = (row["checkpoint_kind"] or "[dim]none[/dim]").replace(" checkpoint", "")
         count = lambda value: "n/a" if value is None else f"{value:,}"  # noqa: E731
-        table.add_row(row["name"], count(row["parameters"]), count(row["macs"]), accuracy, auroc, checkpoint)
+        table.add_row(row["name"], count(row["parameters"]), count(row["macs"]), accuracy, auroc, hard, checkpoint)
     out().print(table)
     for row in rows:
         if row.get("modality") == "text":
             note = row.get("unavailable") or f"backbone {row['backbone']}, MACs for {row['input_shape'][1]} tokens; export, quantize and bench it by name"
             out().print(f"[dim]{row['name']}: a text model; {note}[/dim]")
+    if any(row.get("hard_accuracy") is not None for row in rows):
+        out().print("[dim]hard acc: on mnist1d-hard (more noise, shear and scale; `--data mnist1d-hard` in train, eval, bench)[/dim]")
     if any(row["checkpoint"] is None for row in rows):
         out().print("[dim]a model with no checkpoint gets one with `mc train NAME`[/dim]")
     write_json_result(json_path, rows)

@@ -24,6 +24,9 @@ def prune(
     importance: str = typer.Option("magnitude", help="Channel importance: magnitude or taylor."),
     global_pruning: bool = typer.Option(False, "--global/--per-layer", help="One ranking across layers, or the same ratio per layer."),
     round_to: int = typer.Option(8, help="Round channel counts to a multiple of this."),
+    recalibrate: bool = typer.Option(True, "--recalibrate/--no-recalibrate",
+                                     help="Afterwards, retrain the confidence head alone on augmented training data (never the test set)."),
+    data: str = typer.Option("mnist1d", "--data", help="Built-in data to fine-tune and score on: mnist1d or mnist1d-hard."),
     output: Path | None = typer.Option(None, "-o", "--output", help="Checkpoint path [default: out/<model>.pruned.pt]."),
     json_path: Path | None = typer.Option(None, "--json", help="Write the result as JSON here."),
 ) -> None:
@@ -34,14 +37,14 @@ def prune(
     config = build_config(
         PruneConfig, {"method": "--structured/--unstructured"}, method="structured" if structured else "unstructured",
         amount=amount, target_speedup=target_speedup, steps=steps, finetune_epochs=finetune_epochs,
-        importance=importance, global_pruning=global_pruning, round_to=round_to,
+        importance=importance, global_pruning=global_pruning, round_to=round_to, recalibrate=recalibrate, data=data,
     )
     say(f"pruning {escape(model)}: {config.method}, "
         + (f"amount {config.amount}" if config.amount else f"target speed-up {config.target_speedup}x")
         + f", {config.steps} step(s), {config.finetune_epochs} fine-tuning epoch(s) per step")
     artifact = apply_pass(config, model, output, pass_context())
     metrics = artifact.record.metrics
-    table = Table(title="pruning effect (MNIST-1D test set)")
+    table = Table(title=f"pruning effect ({config.data} test set)")
     for column in ("", "params", "MACs", "accuracy / AUROC / ECE"):
         table.add_column(column)
     for label in ("before", "after"):
@@ -50,6 +53,8 @@ def prune(
     out().print(table)
     out().print(f"params {metrics['ratios']['parameters']:.2f}x, MACs {metrics['ratios']['macs']:.2f}x; "
                 f"{len(metrics['layers_shrunk'])} tensors shrank")
+    if "recalibration" in metrics:
+        out().print(_recalibration_line(metrics["recalibration"]))
     if "sparsity" in metrics:
         out().print(f"sparsity {metrics['sparsity']['pruned_weights']:.0%} of pruned weights (dense kernels: no speed-up); "
                     f"compressed state {metrics['compressed_bytes'] / 1024:.0f} KiB")
@@ -58,6 +63,13 @@ def prune(
     if "warning" in metrics:
         out().print(f"[yellow]warning:[/] {escape(metrics['warning'])}")
     wrote(artifact, json_path)
+
+
+def _recalibration_line(recalibration: dict) -> str:
+    if not recalibration.get("done"):
+        return f"confidence head not recalibrated: {escape(recalibration.get('reason', ''))}"
+    return (f"confidence head recalibrated: {recalibration['epochs']} epochs on {recalibration['samples']:,} training samples, "
+            f"clean and augmented (test set untouched; --no-recalibrate skips it)")
 
 
 def register(app: typer.Typer) -> None:

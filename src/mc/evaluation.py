@@ -12,12 +12,12 @@ from mc.metrics import classification_report
 from mc.runtimes import OpenedModel, open_model, predict_all
 
 
-def test_set_report(module, reference_logits=None) -> dict[str, Any]:
-    """A torch module's accuracy and metacognition on the MNIST-1D test set (for passes that train)."""
+def test_set_report(module, reference_logits=None, data: str = "mnist1d") -> dict[str, Any]:
+    """A torch module's accuracy and metacognition on a built-in test set (for passes that train)."""
     from mc.data.mnist1d import load_mnist1d
     from mc.runtimes.torch_eager import TorchPredictor
 
-    test = load_mnist1d().test
+    test = load_mnist1d(data).test
     logits, confidence = predict_all(TorchPredictor(module), test.x)
     return classification_report(logits, confidence, test.y, reference_logits=reference_logits)
 

@@ -99,6 +99,7 @@ class WorkerRequest(BaseModel):
     output_array: str | None = None  # where this worker writes its .npy: reference logits, or text embeddings
     model_queries: int = Field(100, ge=1, description="bare-model calls at batch 1 (the roofline's calibration)")
     overhead_queries: int = Field(min_queries(99), ge=1, description="control-runtime calls that price the pipeline itself")
+    data: str | None = Field(None, description="classifiers: labelled .npz or a built-in setting (mnist1d-hard) [default: MNIST-1D test set]")
 
 
 def read_bench_result(data: Any) -> dict[str, Any]:

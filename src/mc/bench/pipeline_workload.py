@@ -78,7 +78,7 @@ def _gpu_memory() -> dict[str, Any] | None:
 
 def compute_reference(request: WorkerRequest, variant: OpenedModel) -> dict[str, Any]:
     """The reference model's logits on the held-out set, saved for the variants' agreement."""
-    data = evaluation_data(variant.sample_shape)
+    data = evaluation_data(variant.sample_shape, request.data)
     if request.output_array is None:
         raise ValueError("a reference request needs output_array")
     logits = np.asarray(predict_all(variant.predictor, data.x)[0], dtype=np.float32)
@@ -168,7 +168,7 @@ def _every_target_estimate(request: WorkerRequest, variant: OpenedModel, target:
 
 def bench_variant(request: WorkerRequest, variant: OpenedModel, target: TargetProfile, began: float) -> dict[str, Any]:
     """`began`: when the worker started opening the model (load_s counts the opening and the data)."""
-    data = evaluation_data(variant.sample_shape)
+    data = evaluation_data(variant.sample_shape, request.data)
     reference_logits = _reference_logits(request, len(data.x))
     loaded_s = time.perf_counter() - began
     settings = request.settings

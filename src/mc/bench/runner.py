@@ -292,7 +292,8 @@ def _text_measurement(config: BenchConfig) -> dict[str, Any]:
             "method": "closed loop, batch 1, real paragraphs truncated to each length"}
 
 
-def request_base(target: TargetProfile, config: BenchConfig, threads: int, input_shape: tuple[int, ...] | None) -> dict[str, Any]:
+def request_base(target: TargetProfile, config: BenchConfig, threads: int, input_shape: tuple[int, ...] | None,
+                 data: str | Path | None = None) -> dict[str, Any]:
     """What every worker request of one bench shares (a local worker's, or one on a device over SSH)."""
     settings = ProcessorSettings.for_target(target, target_rate_hz=config.rate, adaptive_quality=config.adaptive_quality)
     scenario = ScenarioConfig(
@@ -302,6 +303,7 @@ def request_base(target: TargetProfile, config: BenchConfig, threads: int, input
     return {
         "target": target, "threads": threads, "scenario": scenario, "settings": settings, "workload": config.workload,
         "text": TextRequest.of(config), "input_shape": list(input_shape) if input_shape else None,
+        "data": str(data) if data is not None else None,
     }
 
 
@@ -322,8 +324,10 @@ def run_bench(
     progress: Progress,
     reference: str | None = None,
     input_shape: tuple[int, ...] | None = None,
+    data: str | Path | None = None,
 ) -> dict[str, Any]:
     """Bench every artifact under the target, each in its own process; the mc.bench/2 result.
+    `data`: the classifiers' labelled held-out data, a .npz or a built-in setting's name.
 
     Raises InputError when the target, an artifact path or the corpus is wrong, when the reference
     does not load, or when no variant loads at all; a variant that fails next to others is recorded instead.
@@ -335,7 +339,7 @@ def run_bench(
 
         load_corpus(config.corpus)  # a bad corpus file is the user's typo: say so before any process starts
     threads = target.host_threads()
-    base = request_base(target, config, threads, input_shape)
+    base = request_base(target, config, threads, input_shape, data)
     scenario, settings = base["scenario"], base["settings"]
     timeout = worker_timeout(scenario)
     variants: list[dict[str, Any]] = []

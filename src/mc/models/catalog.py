@@ -31,6 +31,7 @@ def model_catalog() -> list[dict[str, Any]]:
             "checkpoint_kind": None,
             "test_accuracy": None,
             "confidence_auroc": None,
+            "hard_accuracy": None,  # on mnist1d-hard, the harder built-in setting (the checkpoint's metrics["hard_test"])
         }
         found = find_zoo_checkpoint(name)
         if found is not None:
@@ -40,5 +41,6 @@ def model_catalog() -> list[dict[str, Any]]:
             test = (record.metrics.get("test") if record else None) or {}
             row["test_accuracy"] = test.get("accuracy")
             row["confidence_auroc"] = test.get("confidence_auroc")
+            row["hard_accuracy"] = ((record.metrics.get("hard_test") if record else None) or {}).get("accuracy")
         rows.append(row)
     return rows

@@ -105,7 +105,11 @@ class PassContext:
         """The content of each input a pass declares it reads, as cache keys need it."""
         digests: dict[str, Any] = {}
         if "data" in inputs:
-            digests["data"] = sha256_path(self.data_path) if self.data_path else "MNIST-1D test set (mnist1d defaults)"
+            from mc.data.evaluation import builtin_dataset
+
+            builtin = builtin_dataset(self.data_path)
+            digests["data"] = (f"built-in {builtin} test set" if builtin else sha256_path(self.data_path) if self.data_path
+                               else "MNIST-1D test set (mnist1d defaults)")
         if "calibration" in inputs:
             from mc.data.calibration import DEFAULT_CALIBRATION_DESCRIPTION
 

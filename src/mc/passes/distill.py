@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import asdict
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import torch
 from pydantic import Field, model_validator
@@ -18,7 +18,7 @@ from torch.nn import functional as F
 
 from mc.artifact import Artifact, Lineage, build_record, publish_artifact
 from mc.atomic import staged_file
-from mc.data.mnist1d import INPUT_SHAPE, load_mnist1d
+from mc.data.mnist1d import INPUT_SHAPE, DatasetName, load_mnist1d
 from mc.errors import InputError
 from mc.evaluation import test_set_report
 from mc.models import get_model_entry
@@ -31,6 +31,7 @@ from mc.passes._registry import register_pass
 from mc.runtimes import predict_all
 from mc.runtimes.torch_eager import TorchPredictor
 from mc.training.loop import LoopSettings, train_loop
+from mc.training.recalibrate import RecalibrationSettings, recalibrate_confidence
 
 
 class DistillConfig(PassConfig):
@@ -44,11 +45,14 @@ class DistillConfig(PassConfig):
     temperature: float = Field(4.0, gt=0)
     alpha: float = Field(0.7, ge=0, le=1, description="weight of the teacher's soft targets against the labels")
     confidence_weight: float = Field(0.5, ge=0)
-    epochs: int = Field(80, ge=1, le=10_000)
-    patience: int = Field(15, ge=1)
+    epochs: int = Field(30, ge=1, le=10_000, description="the same budget `mc train` gives a model alone")
+    early_stopping: Literal["none", "val_loss", "val_accuracy"] = Field("none", description="none keeps the final epoch")
+    patience: int = Field(10, ge=1)
     batch_size: int = Field(64, ge=1)
     learning_rate: float = Field(3e-3, gt=0)
     max_shift: int = Field(2, ge=0)
+    recalibrate: bool = Field(True, description="retrain the student's confidence head alone afterwards (training data, augmented)")
+    data: DatasetName = Field("mnist1d", description="built-in data setting: mnist1d or mnist1d-hard")
     seed: int = 0
 
     @model_validator(mode="after")
@@ -80,7 +84,7 @@ class DistillConfig(PassConfig):
         return {"CPU": 2}  # teacher and student forward passes, torch's intra-op threads
 
     def summary(self) -> str:
-        return f"distilled into {self.student or f'width x{self.width_mult}'}"
+        return f"distilled into {self.student or f'width x{self.width_mult}'}" + (", confidence recalibrated" if self.recalibrate else "")
 
 
 def resolve_student(config: DistillConfig, teacher: TorchModel) -> TorchModel:
@@ -140,20 +144,23 @@ def run(config: DistillConfig, source: Artifact, output: Path, ctx: PassContext)
         raise InputError(f"the student's outputs {[tuple(o.shape) for o in student_out]} do not match the teacher's "
                          f"{[tuple(o.shape) for o in teacher_out]}: both must return (logits, confidence) over the same classes")
     teacher.module.eval()
-    data = load_mnist1d()
+    data = load_mnist1d(config.data)
     train, val = data.train_validation_split(0.1, config.seed)
     settings = LoopSettings(epochs=config.epochs, batch_size=config.batch_size, learning_rate=config.learning_rate, weight_decay=0.01,
                             patience=config.patience, confidence_weight=config.confidence_weight, label_smoothing=0.0,
-                            max_shift=config.max_shift, seed=config.seed)
+                            max_shift=config.max_shift, seed=config.seed, early_stopping=config.early_stopping)
     loop = train_loop(student.module, train, val, settings, progress, loss_fn=_kd_loss(teacher.module, config), description="distilling")
+    recalibration = (recalibrate_confidence(student.module, train, RecalibrationSettings(seed=config.seed), progress)
+                     if config.recalibrate else None)
     teacher_logits = predict_all(TorchPredictor(teacher.module), data.test.x)[0]
     metrics = {
         "teacher": {"parameters": count_parameters(teacher.module), "macs": count_macs(teacher.module, teacher.sample_shape),
-                    "test": test_set_report(teacher.module)},
+                    "test": test_set_report(teacher.module, data=config.data)},
         "student": {"parameters": count_parameters(student.module), "macs": count_macs(student.module, student.sample_shape),
-                    "test": test_set_report(student.module, teacher_logits)},
+                    "test": test_set_report(student.module, teacher_logits, data=config.data)},
         "best_epoch": loop.best_epoch, "epochs_run": loop.epochs_run, "train_seconds": round(loop.seconds, 2),
         "history": [asdict(epoch) for epoch in loop.history],
+        **({"recalibration": recalibration} if recalibration is not None else {}),
     }
     with staged_file(output) as staged:
         save_checkpoint(checkpoint_payload(student.module, student.origin), staged)

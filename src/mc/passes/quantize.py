@@ -180,9 +180,12 @@ def _selection_data(model, ctx: PassContext) -> tuple[np.ndarray, np.ndarray | N
     so the test set stays for the final figures; a user's own data otherwise."""
     from mc.data.mnist1d import INPUT_SHAPE, load_mnist1d
 
-    if ctx.data_path is None and tuple(model.sample_shape) == INPUT_SHAPE:
-        _, validation = load_mnist1d().train_validation_split(0.1, seed=0)
-        return validation.x, validation.y, "MNIST-1D validation split (seed 0)"
+    from mc.data.evaluation import builtin_dataset
+
+    builtin = builtin_dataset(ctx.data_path)
+    if (ctx.data_path is None or builtin) and tuple(model.sample_shape) == INPUT_SHAPE:
+        _, validation = load_mnist1d(builtin or "mnist1d").train_validation_split(0.1, seed=0)
+        return validation.x, validation.y, f"{builtin or 'MNIST-1D'} validation split (seed 0)"
     evaluation = ctx.evaluation(model.sample_shape)
     return evaluation.x, evaluation.y, evaluation.description
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 from pydantic import Field
 
 from mc.artifact import Artifact, Lineage, build_record, publish_artifact
 from mc.atomic import staged_file
-from mc.data.mnist1d import INPUT_SHAPE, load_mnist1d
+from mc.data.mnist1d import INPUT_SHAPE, DatasetName, load_mnist1d
 from mc.errors import InputError
+from mc.evaluation import test_set_report
 from mc.metrics import classification_report
 from mc.models.checkpoint import checkpoint_payload, save_checkpoint
 from mc.models.source import TorchModel, check_forward
@@ -23,6 +24,7 @@ from mc.passes._contract import PassConfig
 from mc.passes._registry import register_pass
 from mc.runtimes import predict_all
 from mc.runtimes.torch_eager import TorchPredictor
+from mc.training.augment import HARD
 from mc.training.loop import LoopSettings, train_loop
 
 
@@ -32,15 +34,21 @@ class TrainConfig(PassConfig):
 
     pass_name: ClassVar[str] = "train"
 
-    epochs: int = Field(80, ge=1, le=10_000, description="maximum epochs; early stopping may end sooner")
+    epochs: int = Field(30, ge=1, le=10_000, description="epochs (early stopping, when asked for, may end sooner)")
     batch_size: int = Field(64, ge=1)
     learning_rate: float = Field(3e-3, gt=0)
     weight_decay: float = Field(0.01, ge=0)
-    patience: int = Field(15, ge=1, description="epochs without validation improvement before stopping")
+    schedule: Literal["cosine", "constant"] = Field("cosine", description="learning rate after the warm-up")
+    warmup_epochs: int = Field(2, ge=0, description="linear learning-rate warm-up")
+    early_stopping: Literal["none", "val_loss", "val_accuracy"] = Field(
+        "none", description="none keeps the final epoch; otherwise the best epoch on this validation criterion")
+    patience: int = Field(10, ge=1, description="with early stopping: epochs without validation improvement before stopping")
+    hard_confidence: bool = Field(True, description="the confidence head also learns from harder (augmented) copies of each batch")
     confidence_weight: float = Field(0.5, ge=0, description="weight of the metacognitive (correctness) loss")
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     max_shift: int = Field(2, ge=0, description="random translation augmentation, in steps")
     val_fraction: float = Field(0.1, gt=0, lt=0.5)
+    data: DatasetName = Field("mnist1d", description="built-in data setting: mnist1d or mnist1d-hard")
     seed: int = 0
 
     def default_output(self, source: Artifact) -> Path | None:
@@ -81,12 +89,14 @@ def run(config: TrainConfig, source: Artifact, output: Path, ctx: PassContext) -
     if len(outputs) != 2:
         raise InputError(f"{model.display_name} returns {len(outputs)} outputs; mc trains models that return (logits, confidence)")
 
-    data = load_mnist1d()
+    data = load_mnist1d(config.data)
     train_split, val_split = data.train_validation_split(config.val_fraction, config.seed)
     settings = LoopSettings(
         epochs=config.epochs, batch_size=config.batch_size, learning_rate=config.learning_rate,
         weight_decay=config.weight_decay, patience=config.patience, confidence_weight=config.confidence_weight,
         label_smoothing=config.label_smoothing, max_shift=config.max_shift, seed=config.seed,
+        schedule=config.schedule, warmup_epochs=config.warmup_epochs, early_stopping=config.early_stopping,
+        confidence_augmentation=HARD if config.hard_confidence else None,
     )
     loop = train_loop(model.module, train_split, val_split, settings, progress)
 
@@ -94,13 +104,14 @@ def run(config: TrainConfig, source: Artifact, output: Path, ctx: PassContext) -
     test = classification_report(logits, confidence, data.test.y)
     metrics: dict[str, Any] = {
         "test": test,
+        **({"hard_test": test_set_report(model.module, data="mnist1d-hard")} if config.data == "mnist1d" else {}),
         "validation_accuracy": loop.best_val_accuracy,
         "best_epoch": loop.best_epoch,
         "epochs_run": loop.epochs_run,
         "stopped_early": loop.stopped_early,
         "train_seconds": round(loop.seconds, 2),
         "threads": torch.get_num_threads(),  # float reduction order, hence exact weights, depend on it
-        "data": {"name": "mnist1d", "sha256": data.sha256, "train": len(train_split), "validation": len(val_split), "test": len(data.test)},
+        "data": {"name": config.data, "sha256": data.sha256, "train": len(train_split), "validation": len(val_split), "test": len(data.test)},
         "history": [asdict(epoch) for epoch in loop.history],
     }
     model_info = {

@@ -203,7 +203,7 @@ def _bench(recipe: Recipe, artifact_paths: dict[str, str], progress: Progress, l
     from mc.remote.bench import bench_on_target  # on the device over SSH when the recipe or the target names one
 
     bench = bench_on_target(list(artifact_paths.values()), recipe.target, recipe.bench, progress,
-                            reference=reference, input_shape=input_shape)
+                            reference=reference, input_shape=input_shape, data=recipe.data)
     benched = {name: entry for name, entry in zip(artifact_paths, bench["variants"])}
     timed = {name: artifact_paths[name] for name, entry in benched.items() if entry["status"] == "ok"}
     with progress.task("timing side by side", total=1) as task:

@@ -53,7 +53,7 @@ class Recipe(BaseModel):
     description: str = ""
     model: str = Field(description="zoo name, checkpoint, file.py:factory, module:factory, .onnx or a Hugging Face directory")
     input_shape: str | None = Field(None, description="batch first, e.g. 1,1,40 (factories only)")
-    data: str | None = Field(None, description="labelled held-out data (.npz with x, y) [default: MNIST-1D test set]")
+    data: str | None = Field(None, description="labelled held-out data (.npz with x, y) or a built-in setting (mnist1d, mnist1d-hard) [default: MNIST-1D test set]")
     calibration: str | None = Field(None, description="calibration samples [default: the shipped MNIST-1D set]")
     corpus: str | None = Field(None, description="text models: a UTF-8 text file [default: Python's own reference docs]")
     target: str = "x86-cpu"

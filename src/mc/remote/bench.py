@@ -181,7 +181,7 @@ def device_of(config: Any, target: Any) -> str | None:
 
 
 def bench_on_target(artifacts: list[str], target_spec: str, config: Any, progress: Any, *, reference: str | None = None,
-                    input_shape: tuple[int, ...] | None = None) -> dict[str, Any]:
+                    input_shape: tuple[int, ...] | None = None, data: str | Path | None = None) -> dict[str, Any]:
     """The bench a user asked for: on the device over SSH when one is configured, else on this host."""
     from mc.bench.runner import run_bench
     from mc.targets import load_target
@@ -195,8 +195,9 @@ def bench_on_target(artifacts: list[str], target_spec: str, config: Any, progres
             return spec if model is None else str(model)
 
         return run_bench([local(spec) for spec in artifacts], target_spec, config, progress,
-                         reference=local(reference) if reference else None, input_shape=input_shape)
-    return remote_bench(artifacts, target_spec, config, progress, remote, reference=reference, input_shape=input_shape)
+                         reference=local(reference) if reference else None, input_shape=input_shape, data=data)
+    return remote_bench(artifacts, target_spec, config, progress, remote, reference=reference, input_shape=input_shape,
+                        data=data)
 
 
 def _device_worker(client: SshClient, tmp: str, config: Any, name: str, threads: int, timeout: float,
@@ -222,6 +223,7 @@ def remote_bench(
     *,
     reference: str | None = None,
     input_shape: tuple[int, ...] | None = None,
+    data: str | Path | None = None,
 ) -> dict[str, Any]:
     """Bench every artifact on the device and on this host; the mc.bench/2 result, device figures first.
 
@@ -252,7 +254,7 @@ def remote_bench(
             (f"variant-{index}", spec) for index, spec in enumerate(artifacts) if not problems[spec]]
         bundles = {name: _bundle_for(spec, target_spec, staging, name) for name, spec in names}
         threads = max(1, min(target.threads, device.cores))
-        base = request_base(target, config.model_copy(update={"remote": None}), threads, input_shape)
+        base = request_base(target, config.model_copy(update={"remote": None}), threads, input_shape, data)
         timeout = worker_timeout(base["scenario"]) + 60.0
         tmp = client.run('mktemp -d "${TMPDIR:-/tmp}/mc-bench.XXXXXX"', timeout=PROBE_TIMEOUT_S).stdout.strip().splitlines()[-1]
         entries: dict[str, dict[str, Any]] = {}
@@ -291,7 +293,8 @@ def remote_bench(
         # The same files benched here: the host's measurement and the roofline estimate for the target.
         local = {spec: str(bundles[name][0] / bundles[name][1]) for name, spec in names}
         host = run_bench([local.get(spec, spec) for spec in artifacts], target_spec, config.model_copy(update={"remote": None}),
-                         progress, reference=local.get(reference) if reference else None, input_shape=input_shape)
+                         progress, reference=local.get(reference) if reference else None, input_shape=input_shape,
+                         data=data)
     return merge(host, [entries[spec] for spec in artifacts], device, artifacts, target)
 
 
