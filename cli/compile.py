@@ -1,4 +1,4 @@
-"""`mc compile MODEL --backend B --precision P -o PATH`: compile for a GPU backend (or torch-compile for this CPU)."""
+"""`mc compile MODEL --backend B --precision P -o PATH`: compile for a backend (GPU, or this CPU: torch-compile, executorch, openvino)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from mc_cli._render import format_metrics, pass_context, say, wrote
 @handles_errors
 def compile_model(
     model: str = typer.Argument(..., help="Zoo name, checkpoint (.pt), file.py:factory, module:factory, or .onnx (ort-* backends)."),
-    output: Path = typer.Option(..., "-o", "--output", help="Where to write it: .ep (tensorrt), .pt2 (torch-compile), .onnx (ort-cuda, ort-tensorrt)."),
-    backend: str = typer.Option(..., help="tensorrt | torch-compile | ort-cuda | ort-tensorrt."),
+    output: Path = typer.Option(..., "-o", "--output", help="Where to write it: .ep (tensorrt), .pt2 (torch-compile), .onnx (ort-cuda, ort-tensorrt), .pte (executorch), .xml (openvino)."),
+    backend: str = typer.Option(..., help="tensorrt | torch-compile | ort-cuda | ort-tensorrt | executorch | openvino (`mc doctor` lists what this host has)."),
     precision: str = typer.Option("fp32", help="fp32 | fp16 | int8 (int8: tensorrt via ModelOpt, ort-tensorrt via a calibration table)."),
-    device: str = typer.Option("cuda", help="cuda, or cpu (torch-compile only: an AOTInductor build for this CPU)."),
+    device: str | None = typer.Option(None, help="cuda or cpu [default: the backend's own: cuda for GPU backends, cpu for executorch and openvino]."),
     max_batch: int = typer.Option(1024, help="Largest batch the compiled model accepts."),
     opt_batch: int = typer.Option(1, help="Batch size TensorRT tunes for (1 for real-time, larger for throughput)."),
     tolerance: float | None = typer.Option(None, help="fp32: largest allowed |source - compiled| on any output [default: 1e-3 on CPU, 1e-2 on CUDA (TF32)]."),

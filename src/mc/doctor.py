@@ -89,20 +89,24 @@ def environment_report() -> dict[str, Any]:
     return report
 
 
-# (backend, device) pairs `mc compile` offers, in the order doctor lists them
-COMPILE_TARGETS = (("tensorrt", "cuda"), ("torch-compile", "cuda"), ("torch-compile", "cpu"), ("ort-cuda", "cuda"), ("ort-tensorrt", "cuda"))
+def compile_targets() -> list[tuple[Any, str]]:
+    """(backend, device) pairs `mc compile` offers, in the registry's order."""
+    from mc.compilation import compile_backends
+
+    return [(backend, device) for backend in compile_backends() for device in backend.devices]
 
 
 def gpu_compile_report() -> dict[str, Any]:
     """The GPU side: devices the driver sees, the torch / torch-tensorrt pairing, and each compile
     backend available or, with the one line `mc compile` would print, missing."""
-    from mc.runtimes.availability import cuda_status, missing, torch_tensorrt_status
+    from mc.runtimes.availability import cuda_status, torch_tensorrt_status
 
     status = cuda_status()
     backends = []
-    for backend, device in COMPILE_TARGETS:
-        problem = missing(backend, "fp32", device)  # type: ignore[arg-type]
-        backends.append({"backend": backend, "device": device, "available": problem is None, "missing": problem})
+    for backend, device in compile_targets():
+        problem = backend.check_available("fp32", device)
+        backends.append({"backend": backend.name, "device": device, "runtime": backend.runtime, "available": problem is None,
+                         "missing": problem})
     return {
         "gpu": {"driver_devices": status.devices, "device": status.name, "torch_cuda_build": status.torch_cuda_build},
         "torch_tensorrt": torch_tensorrt_status(),

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from mc.compilation._backend import BuildRequest, Built, CompileBackend, register_backend
+from mc.runtimes.availability import missing
 from mc.runtimes.ort_binding import KEY_BACKEND, KEY_PRECISION, KEY_PROFILE, KEY_TABLE, TABLE_NAME
 
 
@@ -78,3 +80,25 @@ def prepare(
         model.metadata_props.add(key=key, value=value)
     onnx.save(model, str(output))
     return binding
+
+
+def build(request: BuildRequest, backend: str) -> Built:
+    from mc.runtimes import open_onnx
+
+    source = request.source
+    binding = prepare(source.path, request.output, backend, request.precision, request.opt_batch, request.max_batch,  # type: ignore[union-attr]
+                      request.calibration, source.input_names[0])  # type: ignore[union-attr]
+    predictor = open_onnx(request.output, threads=None, input_name=source.input_names[0], sample_shape=source.sample_shape)  # type: ignore[union-attr]
+    return Built(predictor, binding)
+
+
+for _name, _runtime, _precisions, _what in (
+    ("ort-cuda", "onnxruntime-cuda", ("fp32", "fp16"), "ONNX Runtime's CUDA execution provider"),
+    ("ort-tensorrt", "onnxruntime-tensorrt", ("fp32", "fp16", "int8"), "ONNX Runtime's TensorRT execution provider (int8: a calibration table)"),
+):
+    register_backend(CompileBackend(
+        name=_name, runtime=_runtime, suffix=".onnx", kind="onnx", precisions=_precisions, devices=("cuda",),
+        extra="pip uninstall onnxruntime && pip install 'mc[gpu]'",
+        check_available=lambda precision, device, _name=_name: missing(_name, precision, device),  # type: ignore[misc]
+        build=lambda request, _name=_name: build(request, _name), takes="onnx", description=_what,
+    ))

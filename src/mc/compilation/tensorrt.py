@@ -14,21 +14,27 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from torch import nn
+
+from mc.compilation._backend import BuildRequest, Built, CompileBackend, register_backend
+from mc.runtimes.availability import missing, tensorrt_install_hint
+from mc.versions import distribution_version
+
+if TYPE_CHECKING:
+    from torch import nn
 
 CALIBRATION_BATCH = 64
 
 
-def _calibrate_int8(module: nn.Module, calibration: np.ndarray) -> None:
+def _calibrate_int8(module: "nn.Module", calibration: np.ndarray) -> None:
     import modelopt.torch.quantization as mtq
     import torch
 
     samples = torch.from_numpy(np.ascontiguousarray(calibration, dtype=np.float32)).cuda()
 
-    def forward_loop(model: nn.Module) -> None:
+    def forward_loop(model: "nn.Module") -> None:
         with torch.no_grad():
             for start in range(0, len(samples), CALIBRATION_BATCH):
                 model(samples[start : start + CALIBRATION_BATCH])
@@ -37,7 +43,7 @@ def _calibrate_int8(module: nn.Module, calibration: np.ndarray) -> None:
 
 
 def compile_program(
-    module: nn.Module,
+    module: "nn.Module",
     sample_shape: tuple[int, ...],
     precision: str,
     opt_batch: int,
@@ -86,3 +92,20 @@ def compile_program(
         "quantization": "modelopt INT8_DEFAULT_CFG" if precision == "int8" else None,
     }
 
+
+
+def build(request: BuildRequest) -> Built:
+    from mc.runtimes import open_compiled_program
+
+    assert request.module is not None
+    settings = compile_program(request.module, request.source.sample_shape, request.precision, request.opt_batch, request.max_batch,
+                               request.calibration, request.output)
+    return Built(open_compiled_program(request.output, "tensorrt", request.precision, "cuda"), settings)
+
+
+register_backend(CompileBackend(
+    name="tensorrt", runtime="tensorrt", suffix=".ep", kind="tensorrt-program", precisions=("fp32", "fp16", "int8"),
+    devices=("cuda",), extra=tensorrt_install_hint(distribution_version("torch")),
+    check_available=lambda precision, device: missing("tensorrt", precision, device),  # type: ignore[arg-type]
+    build=build, description="Torch-TensorRT (dynamo path; int8 through NVIDIA ModelOpt)",
+))

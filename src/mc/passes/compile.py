@@ -1,11 +1,12 @@
-"""The `compile` pass: a model compiled for a GPU backend (or, for torch-compile, this CPU), verified
-against its source before it is published.
+"""The `compile` pass: a model compiled for a backend (a GPU, or this CPU), verified against its
+source before it is published.
 
-Backends (see mc.compilation): `tensorrt` (Torch-TensorRT dynamo path -> `.ep`), `torch-compile`
-(AOTInductor -> `.pt2`), `ort-cuda` and `ort-tensorrt` (ONNX Runtime GPU providers -> `.onnx`).
-`check_available` says, before anything loads, whether this host can do it: a missing backend is
-BackendUnavailable (exit 2, one line with how to install it), and the recipe runner marks such a
-variant "unavailable on this host" instead of failing.
+Backends are a registry (see mc.compilation): each backend module says what it builds (suffix,
+precisions, devices, the runtime that opens it, what it compiles: torch or ONNX) and how; this pass
+reads that entry and never switches on a backend's name. `check_available` says, before anything
+loads, whether this host can do it: a missing backend is BackendUnavailable (exit 2, one line with
+how to install it), and the recipe runner marks such a variant "unavailable on this host" instead
+of failing.
 
 Verification: the compiled artifact is loaded back the way `mc bench` loads it and run on the
 evaluation data at batch 256 and batch 1. fp32 must match the source within `tolerance`; fp16 and
@@ -19,14 +20,14 @@ import copy
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from mc.artifact import Artifact, Kind, Lineage, build_record, publish_artifact, read_record
 from mc.atomic import staged_file
-from mc.runtimes.availability import Backend, Device, Precision, missing
+from mc.compilation import BuildRequest, Built, CompileBackend, compile_backends, get_backend
 from mc.data.evaluation import EvaluationData
 from mc.errors import BackendUnavailable, CheckFailed, InputError, McError
 from mc.metrics import classification_report
@@ -37,16 +38,15 @@ from mc.passes._registry import register_pass
 from mc.progress import Progress
 from mc.runtimes import Predictor, predict_all
 
-SUFFIX = {"tensorrt": ".ep", "torch-compile": ".pt2", "ort-cuda": ".onnx", "ort-tensorrt": ".onnx"}
-KIND = {"tensorrt": "tensorrt-program", "torch-compile": "aoti-package", "ort-cuda": "onnx", "ort-tensorrt": "onnx"}
+Precision = Literal["fp32", "fp16", "int8"]
 
 
 class CompileConfig(PassConfig):
     pass_name: ClassVar[str] = "compile"
 
-    backend: Backend
+    backend: str = Field(description="a registered compile backend (mc.compilation): tensorrt, torch-compile, ort-cuda, ...")
     precision: Precision = "fp32"
-    device: Device = Field("cuda", description="cuda, or cpu (torch-compile only: an AOTInductor build for this CPU)")
+    device: str = Field("", description="cuda or cpu [default: the backend's first device: cuda for GPU backends, cpu for executorch/openvino]")
     opt_batch: int = Field(1, ge=1, le=65536, description="batch size TensorRT tunes its kernels for")
     max_batch: int = Field(1024, ge=2, le=65536, description="largest batch the compiled artifact accepts")
     tolerance: float | None = Field(
@@ -56,20 +56,47 @@ class CompileConfig(PassConfig):
     calibration_samples: int = Field(256, ge=16, le=100_000, description="int8: calibration samples used")
     eval_batch: int = Field(256, ge=1, description="batch size of the parity run")
 
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, name: str) -> str:
+        get_backend(name)  # ValueError listing the known ones
+        return name
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_device(cls, values: Any) -> Any:
+        if isinstance(values, dict) and not values.get("device") and isinstance(values.get("backend"), str):
+            try:
+                values = {**values, "device": get_backend(values["backend"]).devices[0]}
+            except ValueError:
+                pass  # the backend's own validator names it
+        return values
+
     @model_validator(mode="after")
     def _combinations(self) -> "CompileConfig":
-        if self.device == "cpu" and self.backend != "torch-compile":
-            raise ValueError(f"--device cpu works only with --backend torch-compile ({self.backend} runs on an NVIDIA GPU)")
-        if self.precision == "int8" and self.backend in ("torch-compile", "ort-cuda"):
+        backend = self.compile_backend
+        if self.device not in backend.devices:
+            offering = [other.name for other in compile_backends() if self.device in other.devices]
             raise ValueError(
-                f"--precision int8 is not offered for {self.backend}: use --backend tensorrt (ModelOpt) or "
-                "ort-tensorrt (calibration table), or `mc quantize` for CPU int8"
+                f"--device {self.device} is not offered for --backend {self.backend} (it runs on {', '.join(backend.devices)}); "
+                + (f"--device {self.device} works only with --backend {', '.join(offering)}" if offering else f"no backend runs on {self.device}")
             )
-        if self.precision == "fp16" and self.device == "cpu":
-            raise ValueError("--precision fp16 needs --device cuda (CPUs here have no fast fp16 arithmetic)")
+        if self.precision not in backend.precisions:
+            offering = [other.name for other in compile_backends() if self.precision in other.precisions]
+            raise ValueError(
+                f"--precision {self.precision} is not offered for {self.backend} (it offers {', '.join(backend.precisions)}): "
+                f"use --backend {' or '.join(offering)}" + (", or `mc quantize` for CPU int8" if self.precision == "int8" else "")
+            )
+        refusal = backend.refuse(self.precision, self.device, "static") if backend.refuse else None
+        if refusal:
+            raise ValueError(refusal)
         if self.opt_batch > self.max_batch:
             raise ValueError(f"--opt-batch {self.opt_batch} is larger than --max-batch {self.max_batch}")
         return self
+
+    @property
+    def compile_backend(self) -> CompileBackend:
+        return get_backend(self.backend)
 
     @property
     def fp32_tolerance(self) -> float:
@@ -81,15 +108,15 @@ class CompileConfig(PassConfig):
 
     @property
     def suffix(self) -> str:
-        return SUFFIX[self.backend]
+        return self.compile_backend.suffix
 
     @property
     def takes_onnx(self) -> bool:
-        return self.backend.startswith("ort-")
+        return self.compile_backend.takes == "onnx"
 
     def accepts(self) -> tuple[Kind, ...]:
-        # Torch-TensorRT and torch.compile take a torch model; the ORT providers take ONNX (or export torch first)
-        return ("torch", "onnx") if self.takes_onnx else ("torch",)
+        # a backend that compiles ONNX takes an ONNX file, or exports a torch model first
+        return self.compile_backend.accepts  # type: ignore[return-value]
 
     def produces(self, given: Kind) -> Kind:
         return "compiled"
@@ -97,7 +124,7 @@ class CompileConfig(PassConfig):
     def refusal(self, given: Kind) -> str | None:
         if given == "onnx" and not self.takes_onnx:
             return (f"an ONNX model; --backend {self.backend} compiles a torch model (zoo name, checkpoint or factory): "
-                    "pass that, or use --backend ort-tensorrt / ort-cuda for ONNX files")
+                    f"pass that, or use --backend {' / '.join(_onnx_backends())} for ONNX files")
         return super().refusal(given)
 
     def reads(self, given: Kind):
@@ -118,8 +145,12 @@ class CompileConfig(PassConfig):
         return f"compiled {self.backend} {self.precision}"
 
 
+def _onnx_backends() -> list[str]:
+    return [backend.name for backend in compile_backends() if backend.takes == "onnx"]
+
+
 def check_available(config: CompileConfig) -> None:
-    problem = missing(config.backend, config.precision, config.device)
+    problem = config.compile_backend.check_available(config.precision, config.device)
     if problem:
         raise BackendUnavailable(problem)
 
@@ -192,36 +223,12 @@ def _export_onnx(source: TorchModel, workdir: Path, data: EvaluationData, progre
     return load_onnx_model(path)
 
 
-def _build(
-    config: CompileConfig, source: TorchModel | OnnxModel, staged: Path, calibration: np.ndarray | None,
-) -> tuple[Predictor, dict[str, Any]]:
-    """Compile into `staged`, then load it back as the bench will; (predictor, settings for the sidecar)."""
-    from mc.runtimes import open_compiled_program, open_onnx
-
-    if isinstance(source, OnnxModel):
-        from mc.compilation import ort
-
-        binding = ort.prepare(
-            source.path, staged, config.backend, config.precision, config.opt_batch, config.max_batch,
-            calibration, source.input_names[0],
-        )
-        return open_onnx(staged, threads=None, input_name=source.input_names[0], sample_shape=source.sample_shape), binding
-    module = copy.deepcopy(source.module)  # compilation moves, casts or quantizes it; the source stays the reference
-    if config.backend == "torch-compile":
-        from mc.compilation.aoti import compile_package
-
-        compile_package(module, source.sample_shape, config.device, config.precision, config.max_batch, staged)
-        settings: dict[str, Any] = {"compiler": "AOTInductor", "dynamic_batch": [1, config.max_batch]}
-    else:
-        from mc.compilation.tensorrt import compile_program
-
-        settings = compile_program(module, source.sample_shape, config.precision, config.opt_batch, config.max_batch, calibration, staged)
-    return open_compiled_program(staged, config.backend, config.precision, config.device), settings
+def _build(config: CompileConfig, request: BuildRequest) -> Built:
+    """Compile into the staged file, then load it back as the bench will."""
+    return config.compile_backend.build(request)
 
 
-def _guarded_build(
-    config: CompileConfig, source: TorchModel | OnnxModel, staged: Path, calibration: np.ndarray | None,
-) -> tuple[Predictor, dict[str, Any]]:
+def _guarded_build(config: CompileConfig, request: BuildRequest) -> Built:
     """The compilers log and warn at length; a failure becomes one line naming the innermost cause."""
     import contextlib
     import io
@@ -234,10 +241,11 @@ def _guarded_build(
     try:
         with warnings.catch_warnings(), quiet_torch_loggers(), contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
             warnings.simplefilter("ignore")
-            return _build(config, source, staged, calibration)
+            return _build(config, request)
     except (McError, KeyboardInterrupt):
         raise
     except Exception as error:
+        source = request.source
         name = source.path if isinstance(source, OnnxModel) else source.display_name
         raise InputError(
             f"{name} cannot be compiled with --backend {config.backend} --precision {config.precision} "
@@ -270,7 +278,7 @@ def run(config: CompileConfig, artifact: Artifact, output: Path, ctx: PassContex
     if isinstance(source, OnnxModel) and not config.takes_onnx:
         raise InputError(
             f"{source.path} is ONNX; --backend {config.backend} compiles a torch model (zoo name, checkpoint or factory): "
-            "pass that, or use --backend ort-tensorrt / ort-cuda for ONNX files"
+            f"pass that, or use --backend {' / '.join(_onnx_backends())} for ONNX files"
         )
     if config.precision == "int8" and calibration is None:
         raise InputError("--precision int8 needs calibration data: pass --calibration PATH (.npz/.npy/folder)")
@@ -284,13 +292,18 @@ def run(config: CompileConfig, artifact: Artifact, output: Path, ctx: PassContex
         reference = _source_predictor(source)
         with progress.task(f"compile ({config.backend}, {config.precision})", total=2) as task, staged_file(output) as staged:
             began = time.perf_counter()
-            compiled, settings = _guarded_build(config, source, staged, calibration)
+            request = BuildRequest(
+                source=source, module=copy.deepcopy(source.module) if isinstance(source, TorchModel) else None,
+                output=staged, precision=config.precision, device=config.device, opt_batch=config.opt_batch,
+                max_batch=config.max_batch, calibration=calibration, evaluation=data,
+            )
+            built = _guarded_build(config, request)
             compile_s = time.perf_counter() - began
             task.advance(1, status="parity")
-            parity = _parity(config, reference, compiled, data)
-            metrics = {"parity": parity, "compile_s": compile_s, "settings": settings}
+            parity = _parity(config, reference, built.predictor, data)
+            metrics = {"parity": parity, "compile_s": compile_s, "settings": built.settings}
             record = build_record(
-                kind=KIND[config.backend], file=staged, final_name=output.name, model=info, parent=parent,
+                kind=config.compile_backend.kind, file=staged, final_name=output.name, model=info, parent=parent,
                 pass_name=CompileConfig.pass_name, pass_config=config.model_dump(mode="json"), metrics=metrics,
             )
             publish_artifact(staged, output, record)
