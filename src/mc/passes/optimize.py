@@ -44,6 +44,7 @@ from mc.passes._registry import register_pass, run_pass
 
 Precision = Literal["fp32", "int8", "fp16"]
 OPTIMIZE_SCHEMA = "mc.optimize/1"
+BLOCK_MS = 20.0  # at most about this much of each candidate per interleaved round
 
 
 class OptimizeConfig(PassConfig):
@@ -183,24 +184,18 @@ OWN_BUILDERS: dict[str, Builder] = {"onnxruntime": _ort, "torch": _torch}
 
 
 def _compile_candidates(runtime: str, precision: str, target_cuda: bool) -> list[tuple[PassConfig, str]]:
-    """(compile config, how) for every compile backend that runs on `runtime` at `precision`."""
-    try:
-        from mc.compilation import compile_backends  # the backend registry, where this mc has it
-    except ImportError:
-        compile_backends = None
+    """(compile config, how) for every compile backend whose artifacts `runtime` opens, at `precision`:
+    on the device the target has (CUDA where it has CUDA, else the CPU where the backend builds for it)."""
+    from mc.compilation import backends_for_runtime
     from mc.passes.compile import CompileConfig
 
     found: list[tuple[PassConfig, str]] = []
-    if compile_backends is not None:
-        for backend in compile_backends():
-            if backend.runtime != runtime or precision not in backend.precisions:
-                continue
-            device = "cuda" if "cuda" in backend.devices and (target_cuda or "cpu" not in backend.devices) else "cpu"
-            found.append((CompileConfig(backend=backend.name, precision=precision, device=device),
-                          f"compile --backend {backend.name} --precision {precision}"))
-        return found
-    if runtime == "tensorrt":  # this mc's compile pass, before the backend registry
-        found.append((CompileConfig(backend="tensorrt", precision=precision), f"compile --backend tensorrt --precision {precision}"))
+    for backend in backends_for_runtime(runtime):
+        if precision not in backend.precisions:
+            continue
+        device = "cuda" if target_cuda and "cuda" in backend.devices else ("cpu" if "cpu" in backend.devices else backend.devices[0])
+        found.append((CompileConfig(backend=backend.name, precision=precision, device=device),
+                      f"compile --backend {backend.name} --precision {precision} --device {device}"))
     return found
 
 
@@ -216,7 +211,7 @@ def _build(builds: Builds, runtime: str, precision: str) -> Candidate:
     else:
         options = _compile_candidates(runtime, precision, builds.ctx.target.isa.cuda)
         if not options:
-            return Candidate(runtime, precision, "", "unavailable", f"no mc backend builds {runtime} {precision}")
+            return Candidate(runtime, precision, "", "unavailable", f"no compile backend of this mc builds {runtime} {precision}")
         config, how = options[0]
         candidate = Candidate(runtime, precision, how)
         try:
@@ -331,7 +326,9 @@ def _time(survivors: list[Candidate], reference: Candidate, ctx: PassContext, co
     from mc.ratios import interleaved_ratios
 
     predictors = {candidate.name: _open(candidate, ctx, shared=ctx.threads > 1).predictor for candidate in survivors}
-    timing = interleaved_ratios(predictors, sample, reference.name, max_seconds=config.max_seconds)
+    # block_ms: a slow candidate (torch eager is ~100x ORT on the small models) gets fewer calls a
+    # round, so it cannot stretch the whole measurement past the budget
+    timing = interleaved_ratios(predictors, sample, reference.name, max_seconds=config.max_seconds, block_ms=BLOCK_MS)
     for candidate in survivors:
         interval = timing.ratios[candidate.name]
         candidate.latency_ms = timing.median_ms[candidate.name]
@@ -370,6 +367,8 @@ def mark_pareto(timed: list[Candidate]) -> None:
 
 
 def _verdict(best: Candidate, reference: Candidate, how: str, objective: str) -> str:
+    if best is reference:
+        return f"{best.name} (the reference) won; objective {objective}: {how}"
     speed = 1 / best.ratio if best.ratio else 1.0
     span = f" [{1 / best.high:.2f}, {1 / best.low:.2f}]" if best.low and best.high and best is not reference else ""
     drop = (reference.accuracy - best.accuracy) * 100 if reference.accuracy is not None and best.accuracy is not None else None
@@ -444,8 +443,11 @@ def _publish(config: OptimizeConfig, source: Artifact, output: Path, best: Candi
         else:
             shutil.copyfile(best.path, model_path)
             data = best.path.with_name(best.path.name + ".data")
-            if data.exists():
+            if data.exists():  # ONNX external data: the model names it, so it keeps its name
                 shutil.copyfile(data, staged / data.name)
+            for companion in best.path.parent.glob(best.path.stem + ".*"):  # OpenVINO's model.bin beside model.xml
+                if companion != best.path and companion.suffix != ".json" and companion != data:
+                    shutil.copyfile(companion, staged / ("model" + companion.suffix))
         parent_record = read_record(best.path) if best.path.is_file() else None
         model_info = dict(parent_record.model) if parent_record else {}
         model_info["optimized_for"] = {"runtime": best.runtime, "precision": best.precision, "target": result["target"]}
