@@ -62,7 +62,7 @@ def optimized(tmp_path_factory):
     from mc_cli.main import app, hoist_global_flags
 
     root = tmp_path_factory.mktemp("optimize")
-    args = ["optimize", "mobile-tiny", "--target", "x86-cpu", "--precisions", "fp32", "--max-seconds", "3",
+    args = ["optimize", "mobile-tiny", "--target", "x86-cpu", "--runtimes", "onnxruntime,torch", "--precisions", "fp32", "--max-seconds", "3",
             "-o", str(root / "best"), "--json", str(root / "result.json")]
     result = CliRunner().invoke(app, hoist_global_flags(args))
     return root, result
