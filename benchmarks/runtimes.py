@@ -81,7 +81,8 @@ def build(model: str, threads: int, workdir: Path, optimize_seconds: float) -> t
                 run_pass(config, parent, output, ctx)
             paths[label] = output
         except Exception as error:  # a backend this mc or this host lacks: say why, go on
-            missing[label] = str(error).splitlines()[0][:200]
+            errors = getattr(error, "errors", None)  # a pydantic ValidationError: its first message
+            missing[label] = (errors()[0]["msg"] if callable(errors) else str(error).splitlines()[0])[:200]
     auto = workdir / f"mc-auto-{threads}t.onnx"
     run_pass(QuantizeConfig(mode="auto", max_accuracy_drop=0.5), fp32_artifact, auto, ctx)
     paths["mc auto"] = auto
