@@ -24,6 +24,8 @@ def compile_model(
     min_agreement: float = typer.Option(0.97, help="fp16/int8: least top-1 agreement with the source."),
     calibration: Path | None = typer.Option(None, help="int8 calibration data (.npz/.npy/folder) [default: 512 MNIST-1D training samples]."),
     calibration_samples: int = typer.Option(256, help="How many calibration samples to use (int8)."),
+    int8_mode: str = typer.Option("static", help="int8: static (calibrated) or dynamic (activations quantized per call; executorch)."),
+    fp32_module: list[str] = typer.Option([], "--fp32-module", help="int8: keep this module (qualified name) in fp32 (executorch); repeatable."),
     data: Path | None = typer.Option(None, help="Parity data (.npz/.npy/folder) [default: MNIST-1D test set]."),
     input_shape: str | None = typer.Option(None, help="A factory's input shape, batch first, e.g. 1,1,40."),
     json_path: Path | None = typer.Option(None, "--json", help="Write the artifact record as JSON here."),
@@ -38,7 +40,8 @@ def compile_model(
 
     config = build_config(
         CompileConfig, backend=backend, precision=precision, device=device, max_batch=max_batch, opt_batch=opt_batch,
-        tolerance=tolerance, min_agreement=min_agreement, calibration_samples=calibration_samples,
+        tolerance=tolerance, min_agreement=min_agreement, calibration_samples=calibration_samples, int8_mode=int8_mode,
+        fp32_modules=tuple(fp32_module), options={"fp32_modules": "--fp32-module"},
     )
     say(f"compiling [bold]{escape(model)}[/] with {config.backend} ({config.precision}, {config.device}) -> {escape(str(output))}")
     artifact = apply_pass(config, model, output, pass_context(data=data, calibration=calibration, input_shape=input_shape))
@@ -51,6 +54,13 @@ def compile_model(
     if accuracy:
         say(f"source:   {format_metrics(accuracy['source'])}")
         say(f"compiled: {format_metrics(accuracy['compiled'])}")
+    delegation = metrics["settings"].get("delegation") if isinstance(metrics.get("settings"), dict) else None
+    if delegation:
+        kinds = ", ".join(f"{name} x{count}" for name, count in delegation["non_delegated_kinds"].items()) or "none"
+        say(f"delegation: {delegation['delegated_subgraphs']} subgraph(s) to {delegation['delegate']}; "
+            f"{delegation['non_delegated_ops']} op(s) not delegated: {escape(kinds)}")
+    for note in (metrics["settings"].get("notes") or []) if isinstance(metrics.get("settings"), dict) else []:
+        say(f"note: {escape(note)}")
     wrote(artifact, json_path, f" ({artifact.record.size_bytes / 1024:.1f} KiB, in {metrics['compile_s']:.1f} s)")
 
 

@@ -25,17 +25,22 @@ ARTIFACT_SCHEMA = "mc.artifact/1"
 # - torch: a model of the family or a user's factory (zoo name, .pt checkpoint, file.py:factory);
 # - text-torch: a text encoder in torch (a local Hugging Face directory, or a text zoo model);
 # - onnx: an ONNX file; text-onnx: a directory with model.onnx and its tokenizer beside it;
-# - compiled: what `mc compile` builds (.pt2, .ep, or an ONNX file bound to a GPU provider).
-Kind = Literal["torch", "text-torch", "onnx", "text-onnx", "compiled"]
+# - compiled: what `mc compile` builds (.pt2, .ep, or an ONNX file bound to a GPU provider);
+# - executorch: an ExecuTorch program (.pte); openvino: an OpenVINO IR (.xml with its .bin beside it).
+Kind = Literal["torch", "text-torch", "onnx", "text-onnx", "compiled", "executorch", "openvino"]
 KIND_NAMES: dict[str, str] = {
     "torch": "a torch model", "text-torch": "a Hugging Face text model", "onnx": "an ONNX model",
     "text-onnx": "an exported text model", "compiled": "a compiled artifact",
+    "executorch": "an ExecuTorch program", "openvino": "an OpenVINO IR",
 }
+# Deployable artifacts no pass transforms further (each opens in its own runtime), by file suffix
+DEPLOYED_KINDS: dict[str, Kind] = {".pt2": "compiled", ".ep": "compiled", ".pte": "executorch", ".xml": "openvino"}
+# Files an artifact needs beside it (same stem), by the artifact's suffix: OpenVINO's weights
+COMPANION_SUFFIXES: dict[str, tuple[str, ...]] = {".xml": (".bin",)}
 TEXT_MODEL_FILE = "model.onnx"  # a text artifact's model, inside its directory
 # The zoo's text models, by name: telling a kind from a spec must not import the model registry
 # (torch); a test checks this list against the registry.
 TEXT_ZOO_MODELS = ("memory-minilm",)
-COMPILED_SUFFIXES = (".pt2", ".ep")
 # A folder that names the one model it holds (`mc optimize`'s output: the winner beside its table):
 # {"file": "model.onnx"}. Opening or benching the folder opens that file.
 ARTIFACT_INDEX = "artifact.json"
@@ -54,6 +59,11 @@ def indexed_model(spec: str | Path) -> Path | None:
     return inner if inner.exists() and inner.parent == Path(spec) else None
 
 
+def companion_files(path: Path) -> list[Path]:
+    """The files that travel with an artifact (OpenVINO's .bin beside its .xml)."""
+    return [path.with_suffix(suffix) for suffix in COMPANION_SUFFIXES.get(path.suffix, ())]
+
+
 def kind_of_spec(spec: str) -> Kind:
     """The kind of what a user typed as MODEL, from its name and what is on disk (no model loaded)."""
     path = Path(spec)
@@ -63,8 +73,8 @@ def kind_of_spec(spec: str) -> Kind:
         return "text-onnx" if (path / TEXT_MODEL_FILE).is_file() else "text-torch"
     if spec.endswith(".onnx"):
         return "text-onnx" if _tokenizer_beside(path) else "onnx"
-    if spec.endswith(COMPILED_SUFFIXES):
-        return "compiled"
+    if path.suffix in DEPLOYED_KINDS:
+        return DEPLOYED_KINDS[path.suffix]
     if spec in TEXT_ZOO_MODELS:
         return "text-torch"
     return "torch"

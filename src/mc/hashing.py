@@ -35,3 +35,15 @@ def sha256_path(path: Path) -> str:
         digest.update(str(file.relative_to(path)).encode())
         digest.update(sha256_file(file).encode())
     return digest.hexdigest()
+
+
+def sha256_files(paths: list[Path]) -> str:
+    """One hash over an artifact made of several files (OpenVINO's .xml and .bin): a single file
+    hashes as itself, so an artifact without companions keeps its plain file hash."""
+    if len(paths) == 1:
+        return sha256_file(paths[0])
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(Path(path).suffix.encode())  # content, not names: a renamed artifact keeps its hash
+        digest.update(sha256_file(path).encode())
+    return digest.hexdigest()

@@ -28,3 +28,25 @@ def quiet_torch_loggers() -> Iterator[None]:
     names = [name for name in list(logging.root.manager.loggerDict) if name.startswith("torch")] + ["torch"]
     with loggers_at(logging.CRITICAL, names):
         yield
+
+
+@contextlib.contextmanager
+def silenced_stderr() -> Iterator[None]:
+    """File descriptor 2 pointed at /dev/null for the length of a call: native runtimes (ExecuTorch's
+    C++ runtime, OpenVINO) print to the descriptor itself, out of reach of Python's sys.stderr."""
+    import os
+    import sys
+
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real descriptor (a captured stream): nothing native to hide
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

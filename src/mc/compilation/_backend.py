@@ -68,6 +68,8 @@ class CompileBackend:
     # (precision, device, int8_mode) -> None, or why this combination is refused (beyond precisions/devices)
     refuse: Callable[[str, str, str], str | None] | None = field(default=None)
     int8_modes: tuple[str, ...] = ("static",)
+    artifact_kind: str = "compiled"  # the mc.artifact Kind of what it builds (its own opener row in mc.runtimes)
+    options: tuple[str, ...] = ()  # optional compile settings it honours: "fp32_modules", "max_accuracy_drop"
 
     @property
     def accepts(self) -> tuple[str, ...]:

@@ -148,4 +148,7 @@ def source_artifact(spec: str, input_shape: tuple[int, ...] | None = None, allow
     path = Path(spec)
     if not path.is_file():
         raise InputError(f"compiled artifact not found: {spec}: check the path, or build it with `mc compile`")
-    return Artifact("compiled", spec, sha256_path(path), path)
+    from mc.artifact import companion_files
+    from mc.hashing import sha256_files
+
+    return Artifact(kind, spec, sha256_files([path, *companion_files(path)]), path)

@@ -30,6 +30,7 @@ Input = Literal["data", "calibration", "corpus", "target", "host"]
 
 DEFAULT_FILE_NAMES: dict[str, str] = {
     "torch": "model.pt", "onnx": "model.onnx", "text-onnx": "model", "compiled": "model.bin", "text-torch": "model",
+    "executorch": "model.pte", "openvino": "model.xml",
 }
 
 

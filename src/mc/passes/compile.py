@@ -55,6 +55,13 @@ class CompileConfig(PassConfig):
     min_agreement: float = Field(0.97, gt=0, le=1, description="fp16/int8: least top-1 agreement with the source")
     calibration_samples: int = Field(256, ge=16, le=100_000, description="int8: calibration samples used")
     eval_batch: int = Field(256, ge=1, description="batch size of the parity run")
+    int8_mode: Literal["static", "dynamic"] = Field(
+        "static", description="int8: static (activations calibrated on samples) or dynamic (quantized per call), where the backend offers it"
+    )
+    fp32_modules: tuple[str, ...] = Field((), description="int8: modules (qualified names) kept in fp32, where the backend can")
+    max_accuracy_drop: float | None = Field(
+        None, ge=0, le=100, description="int8: accuracy budget in points for an accuracy-controlled quantization, where the backend has one"
+    )
 
     @field_validator("backend")
     @classmethod
@@ -87,7 +94,17 @@ class CompileConfig(PassConfig):
                 f"--precision {self.precision} is not offered for {self.backend} (it offers {', '.join(backend.precisions)}): "
                 f"use --backend {' or '.join(offering)}" + (", or `mc quantize` for CPU int8" if self.precision == "int8" else "")
             )
-        refusal = backend.refuse(self.precision, self.device, "static") if backend.refuse else None
+        if self.int8_mode != "static" and (self.precision != "int8" or self.int8_mode not in backend.int8_modes):
+            raise ValueError(f"--int8-mode {self.int8_mode} is offered only with --precision int8 on --backend "
+                             f"{' or '.join(b.name for b in compile_backends() if self.int8_mode in b.int8_modes)}")
+        for option, value in (("fp32_modules", self.fp32_modules), ("max_accuracy_drop", self.max_accuracy_drop)):
+            if value and option not in backend.options:
+                flag = "--" + option.replace("_", "-")
+                offering = [b.name for b in compile_backends() if option in b.options]
+                raise ValueError(f"{flag} is not offered for {self.backend}" + (f": use --backend {' or '.join(offering)}" if offering else ""))
+            if value and self.precision != "int8":
+                raise ValueError(f"--{option.replace('_', '-')} applies to --precision int8 only")
+        refusal = backend.refuse(self.precision, self.device, self.int8_mode) if backend.refuse else None
         if refusal:
             raise ValueError(refusal)
         if self.opt_batch > self.max_batch:
@@ -119,7 +136,11 @@ class CompileConfig(PassConfig):
         return self.compile_backend.accepts  # type: ignore[return-value]
 
     def produces(self, given: Kind) -> Kind:
-        return "compiled"
+        return self.compile_backend.artifact_kind  # type: ignore[return-value]
+
+    @property
+    def calibrates(self) -> bool:
+        return self.precision == "int8" and self.int8_mode == "static"
 
     def refusal(self, given: Kind) -> str | None:
         if given == "onnx" and not self.takes_onnx:
@@ -129,7 +150,7 @@ class CompileConfig(PassConfig):
 
     def reads(self, given: Kind):
         # engines and kernels are tuned to the device that built them
-        return frozenset({"data", "host", "target"} | ({"calibration"} if self.precision == "int8" else set()))
+        return frozenset({"data", "host", "target"} | ({"calibration"} if self.calibrates else set()))
 
     def output_name(self, kind: Kind) -> str:
         return f"model{self.suffix}"
@@ -274,13 +295,13 @@ def run(config: CompileConfig, artifact: Artifact, output: Path, ctx: PassContex
     if any(dim <= 0 for dim in source.sample_shape):
         raise InputError(f"{artifact.location} has symbolic input dimensions {source.sample_shape}; re-export it with `mc export`")
     data, progress = ctx.evaluation(source.sample_shape), ctx.progress
-    calibration = ctx.calibration(source.sample_shape) if config.precision == "int8" else None
+    calibration = ctx.calibration(source.sample_shape) if config.calibrates else None
     if isinstance(source, OnnxModel) and not config.takes_onnx:
         raise InputError(
             f"{source.path} is ONNX; --backend {config.backend} compiles a torch model (zoo name, checkpoint or factory): "
             f"pass that, or use --backend {' / '.join(_onnx_backends())} for ONNX files"
         )
-    if config.precision == "int8" and calibration is None:
+    if config.calibrates and calibration is None:
         raise InputError("--precision int8 needs calibration data: pass --calibration PATH (.npz/.npy/folder)")
     if calibration is not None:
         calibration = calibration[: config.calibration_samples]
@@ -295,7 +316,8 @@ def run(config: CompileConfig, artifact: Artifact, output: Path, ctx: PassContex
             request = BuildRequest(
                 source=source, module=copy.deepcopy(source.module) if isinstance(source, TorchModel) else None,
                 output=staged, precision=config.precision, device=config.device, opt_batch=config.opt_batch,
-                max_batch=config.max_batch, calibration=calibration, evaluation=data,
+                max_batch=config.max_batch, calibration=calibration, evaluation=data, int8_mode=config.int8_mode,
+                fp32_modules=config.fp32_modules, max_accuracy_drop=config.max_accuracy_drop,
             )
             built = _guarded_build(config, request)
             compile_s = time.perf_counter() - began
@@ -308,4 +330,4 @@ def run(config: CompileConfig, artifact: Artifact, output: Path, ctx: PassContex
             )
             publish_artifact(staged, output, record)
             task.advance(1, status="done")
-    return Artifact("compiled", str(output), record.sha256, output, record)
+    return Artifact(config.compile_backend.artifact_kind, str(output), record.sha256, output, record)  # type: ignore[arg-type]

@@ -62,7 +62,7 @@ class ExportConfig(PassConfig):
         return "model" if kind == "text-onnx" else "model.onnx"
 
     def refusal(self, given: Kind) -> str | None:
-        if given in ("onnx", "text-onnx", "compiled"):
+        if given in ("onnx", "text-onnx", "compiled", "executorch", "openvino"):
             return "it is already exported: quantize, compile, eval or bench it as it is"
         return super().refusal(given)
 

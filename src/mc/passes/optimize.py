@@ -35,7 +35,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from mc.artifact import ARTIFACT_INDEX, Artifact, Kind, Lineage, build_record, sidecar_path
+from mc.artifact import ARTIFACT_INDEX, Artifact, Kind, Lineage, build_record, companion_files, sidecar_path
 from mc.atomic import publish_directory, staged_directory
 from mc.errors import BackendUnavailable, InputError, McError
 from mc.passes._context import PassContext
@@ -445,9 +445,8 @@ def _publish(config: OptimizeConfig, source: Artifact, output: Path, best: Candi
             data = best.path.with_name(best.path.name + ".data")
             if data.exists():  # ONNX external data: the model names it, so it keeps its name
                 shutil.copyfile(data, staged / data.name)
-            for companion in best.path.parent.glob(best.path.stem + ".*"):  # OpenVINO's model.bin beside model.xml
-                if companion != best.path and companion.suffix != ".json" and companion != data:
-                    shutil.copyfile(companion, staged / ("model" + companion.suffix))
+            for companion in companion_files(best.path):  # OpenVINO's model.bin beside model.xml
+                shutil.copyfile(companion, model_path.with_suffix(companion.suffix))
         parent_record = read_record(best.path) if best.path.is_file() else None
         model_info = dict(parent_record.model) if parent_record else {}
         model_info["optimized_for"] = {"runtime": best.runtime, "precision": best.precision, "target": result["target"]}

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 EXAMPLE_TOKENS = 64  # a text model's example input: one real paragraph, exactly this many tokens
 RUNTIME_FAMILY = {  # what a target profile's `runtimes` list names, for each runtime mc opens
     "onnxruntime": "onnxruntime", "onnxruntime-cuda": "onnxruntime", "onnxruntime-tensorrt": "onnxruntime",
-    "torch": "torch", "torch-compile": "torch", "tensorrt": "tensorrt",
+    "torch": "torch", "torch-compile": "torch", "tensorrt": "tensorrt", "executorch": "executorch", "openvino": "openvino",
 }
 
 Costs = Callable[[], "tuple[list[OpCost], list[str]]"]
@@ -52,7 +52,7 @@ class OpenedModel:
     predictor: Predictor
     sample_shape: tuple[int, ...] | None  # one classifier sample without the batch axis; None for text
     description: str
-    runtime: str  # "onnxruntime" | "onnxruntime-cuda" | "onnxruntime-tensorrt" | "torch" | "torch-compile" | "tensorrt"
+    runtime: str  # "onnxruntime" | "onnxruntime-cuda" | "onnxruntime-tensorrt" | "torch" | "torch-compile" | "tensorrt" | "executorch" | "openvino"
     device: str  # "cpu" | "cuda": on CUDA the bench times on the device and reports GPU memory
     size_bytes: int | None  # the artifact file; None for a factory built in memory
     workload: Workload  # "pipeline": a classifier returning (logits, confidence); "text": an embedding model
@@ -167,11 +167,28 @@ def _open_torch(spec: str, target: TargetProfile | None, threads: int, input_sha
     )
 
 
+def _open_executorch(spec: str, target: TargetProfile | None, threads: int, input_shape: tuple[int, ...] | None,
+                     shared_cores: bool) -> OpenedModel:
+    from mc.runtimes.executorch import RUNTIME, open_program, read_program
+
+    program = read_program(Path(spec))
+    predictor = open_program(Path(spec), threads, program.max_batch)
+    notes = [] if program.max_batch else [f"{spec} was exported at batch 1: ExecuTorch runs a batch sample by sample"]
+
+    def costs() -> tuple[list[OpCost], list[str]]:
+        return [], ["no roofline for an ExecuTorch program: its kernels are XNNPACK's"]
+
+    return OpenedModel(
+        spec, predictor, program.sample_shape, f"{spec} (executorch {program.precision}, XNNPACK)", RUNTIME, "cpu",
+        Path(spec).stat().st_size, "pipeline", costs, threads, notes=notes,
+    )
+
+
 # The one table from a kind of artifact to what opens it; a new runtime adds its module and its row
 # here (a directory without model.onnx goes to the text opener, which says what is missing).
 OPENERS: dict[str, Callable[..., OpenedModel]] = {
     "onnx": _open_onnx_classifier, "text-onnx": _open_text, "text-torch": _open_text,
-    "compiled": _open_compiled, "torch": _open_torch,
+    "compiled": _open_compiled, "torch": _open_torch, "executorch": _open_executorch,
 }
 
 
