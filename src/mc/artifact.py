@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from mc.atomic import staged_file as staged_file_beside
-from mc.hashing import sha256_file
+from mc.hashing import sha256_files
 from mc.versions import host_description, library_versions
 
 ARTIFACT_SCHEMA = "mc.artifact/1"
@@ -152,14 +152,16 @@ def build_record(
     pass_name: str,
     pass_config: dict[str, Any],
     metrics: dict[str, Any],
+    companions: list[Path] | tuple[Path, ...] = (),
 ) -> ArtifactRecord:
-    """The record for `file` (possibly still a temp file) that will live at `final_name`."""
+    """The record for `file` (possibly still a temp file) that will live at `final_name`; `companions`
+    are the files that travel with it (OpenVINO's .bin), covered by its hash and size."""
     return ArtifactRecord(
         schema=ARTIFACT_SCHEMA,
         kind=kind,
         file=final_name,
-        sha256=sha256_file(file),
-        size_bytes=file.stat().st_size,
+        sha256=sha256_files([file, *companions]),
+        size_bytes=sum(path.stat().st_size for path in (file, *companions)),
         model=model,
         parent=parent,
         **{"pass": PassRecord(name=pass_name, config=pass_config)},

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import sys
 
 from mc.errors import BackendUnavailable
 
@@ -24,3 +26,13 @@ def require(*modules: str, feature: str = "Hugging Face models", install: str = 
 def first_line(error: BaseException) -> str:
     text = str(error).strip()
     return f"{type(error).__name__}: {text.splitlines()[0][:200]}" if text else type(error).__name__
+
+
+def present(module: str) -> bool:
+    """Whether `module` can be imported, without importing it (a module blocked in sys.modules is absent)."""
+    if module in sys.modules:
+        return sys.modules[module] is not None
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False

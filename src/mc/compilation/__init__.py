@@ -10,6 +10,6 @@ inside the functions that need them, never at import.
 from mc.compilation._backend import (
     BuildRequest, Built, CompileBackend, backends_for_runtime, compile_backends, get_backend, register_backend,
 )
-from mc.compilation import tensorrt, aoti, ort, executorch  # noqa: F401,I001  (each registers its backend; this order is doctor's)
+from mc.compilation import tensorrt, aoti, ort, executorch, openvino  # noqa: F401,I001  (each registers its backend; this order is doctor's)
 
 __all__ = ["BuildRequest", "Built", "CompileBackend", "backends_for_runtime", "compile_backends", "get_backend", "register_backend"]

@@ -44,12 +44,12 @@ class BuildRequest:
 
 @dataclass(frozen=True)
 class Built:
-    """A backend's result: the staged artifact loaded back as the bench will load it, the settings
-    for the sidecar, and the files that must travel with the artifact (OpenVINO's .bin), by suffix."""
+    """A backend's result: the staged artifact loaded back as the bench will load it, and the settings
+    for the sidecar. Files that travel with an artifact (OpenVINO's .bin) are written beside the
+    staged file, named as `mc.artifact.companion_files` says; the pass publishes them with it."""
 
     predictor: "Predictor"
     settings: dict[str, Any]
-    companions: tuple[str, ...] = ()  # suffixes of files beside the artifact: model.xml -> model.bin is ".bin"
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ compile fails (exit 1) and nothing is written.
 from __future__ import annotations
 
 import copy
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from mc.artifact import Artifact, Kind, Lineage, build_record, publish_artifact, read_record
+from mc.artifact import Artifact, Kind, Lineage, build_record, companion_files, publish_artifact, read_record
 from mc.atomic import staged_file
 from mc.compilation import BuildRequest, Built, CompileBackend, compile_backends, get_backend
 from mc.data.evaluation import EvaluationData
@@ -287,6 +288,11 @@ def _model_info(source: TorchModel | OnnxModel, config: CompileConfig) -> dict[s
     return info
 
 
+def _remove(paths: list[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
 @register_pass(CompileConfig)
 def run(config: CompileConfig, artifact: Artifact, output: Path, ctx: PassContext) -> Artifact:
     check_available(config)
@@ -319,15 +325,27 @@ def run(config: CompileConfig, artifact: Artifact, output: Path, ctx: PassContex
                 max_batch=config.max_batch, calibration=calibration, evaluation=data, int8_mode=config.int8_mode,
                 fp32_modules=config.fp32_modules, max_accuracy_drop=config.max_accuracy_drop,
             )
-            built = _guarded_build(config, request)
+            staged_companions = [staged.with_suffix(path.suffix) for path in companion_files(output)]  # beside the staged file
+            try:
+                built = _guarded_build(config, request)
+            except BaseException:
+                _remove(staged_companions)
+                raise
             compile_s = time.perf_counter() - began
             task.advance(1, status="parity")
             parity = _parity(config, reference, built.predictor, data)
             metrics = {"parity": parity, "compile_s": compile_s, "settings": built.settings}
-            record = build_record(
-                kind=config.compile_backend.kind, file=staged, final_name=output.name, model=info, parent=parent,
-                pass_name=CompileConfig.pass_name, pass_config=config.model_dump(mode="json"), metrics=metrics,
-            )
-            publish_artifact(staged, output, record)
+            try:
+                record = build_record(
+                    kind=config.compile_backend.kind, file=staged, final_name=output.name, model=info, parent=parent,
+                    pass_name=CompileConfig.pass_name, pass_config=config.model_dump(mode="json"), metrics=metrics,
+                    companions=staged_companions,
+                )
+                for staged_companion, final in zip(staged_companions, companion_files(output)):
+                    os.replace(staged_companion, final)  # the weights first: whoever sees the .xml finds its .bin
+                publish_artifact(staged, output, record)
+            except BaseException:
+                _remove(staged_companions)
+                raise
             task.advance(1, status="done")
     return Artifact(config.compile_backend.artifact_kind, str(output), record.sha256, output, record)  # type: ignore[arg-type]

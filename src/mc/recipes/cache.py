@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mc.artifact import TEXT_MODEL_FILE, ArtifactRecord, sidecar_path
+from mc.artifact import TEXT_MODEL_FILE, ArtifactRecord, companion_files, sidecar_path
 from mc.errors import InputError
-from mc.hashing import sha256_file, sha256_path
+from mc.hashing import sha256_files, sha256_path
 from mc.paths import mc_home
 from mc.processes import apply_umask, owner_tag, remove_leftovers
 from mc.recipes.containment import inside, safe_name
@@ -83,9 +83,15 @@ def _describes(sidecar: Path, artifact: Path) -> bool:
     try:
         record = ArtifactRecord.model_validate(json.loads(sidecar.read_text()))
         described = artifact / TEXT_MODEL_FILE if artifact.is_dir() else artifact
-        return described.is_file() and record.sha256 == sha256_file(described)
+        return described.is_file() and record.sha256 == sha256_files([described, *companion_files(described)])
     except (OSError, ValueError):  # pydantic's ValidationError is a ValueError
         return False
+
+
+def _content_hash(artifact: Path) -> str:
+    """A directory's or a file's hash, with the files that travel beside it (OpenVINO's .bin)."""
+    companions = companion_files(artifact) if artifact.is_file() else []
+    return sha256_files([artifact, *companions]) if companions else sha256_path(artifact)
 
 
 class ArtifactCache:
@@ -120,7 +126,7 @@ class ArtifactCache:
             entry = json.loads((directory / ENTRY_FILE).read_text())
             artifact = directory / str(entry.get("file", ""))
             whole = (entry.get("key") == key and safe_name(str(entry.get("file"))) and artifact.exists()
-                     and sha256_path(artifact) == entry.get("sha256"))
+                     and _content_hash(artifact) == entry.get("sha256"))
             if whole:  # a sidecar is published with the artifact: it must be the one the pass wrote, or absent as then
                 sidecar = _sidecar_of(artifact)
                 whole = _describes(sidecar, artifact) if entry.get("sidecar") or sidecar.exists() else True
@@ -165,7 +171,7 @@ class ArtifactCache:
             sidecar = _sidecar_of(artifact)
             if sidecar.exists() and not _describes(sidecar, artifact):
                 raise RuntimeError(f"the {description.get('pass')} pass wrote a sidecar that does not describe its artifact")
-            entry = {"key": key, "file": file_name, "sha256": sha256_path(artifact),
+            entry = {"key": key, "file": file_name, "sha256": _content_hash(artifact),
                      "sidecar": str(sidecar.relative_to(staging)) if sidecar.exists() else None, **description}
             (staging / ENTRY_FILE).write_text(json.dumps(entry, indent=2, default=str) + "\n")
             if final.exists():

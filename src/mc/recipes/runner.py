@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mc.artifact import companion_files
 from mc.atomic import write_json_atomic
 from mc.bench.runner import run_bench
 from mc.errors import InputError
@@ -77,6 +78,8 @@ def _publish_artifact_copy(source: Path, destination: Path) -> None:
         shutil.copytree(source, destination)
         return
     shutil.copy2(source, destination)
+    for companion, copy in zip(companion_files(source), companion_files(destination)):  # OpenVINO's .bin beside its .xml
+        shutil.copy2(companion, copy)
     sidecar = Path(str(source) + ".json")
     if sidecar.exists():
         shutil.copy2(sidecar, Path(str(destination) + ".json"))

@@ -11,7 +11,6 @@ Threads: the bindings run XNNPACK on one process-wide thread pool; `set_threads`
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,17 +18,16 @@ from typing import Any
 import numpy as np
 
 from mc.errors import BackendUnavailable, InputError, root_cause
+from mc.extras import present
 
 INSTALL = "pip install 'mc[executorch]'"
 RUNTIME = "executorch"
 
 
 def missing(quantize: bool = False) -> str | None:
-    """None when ExecuTorch (and, to quantize, torchao's PT2E) imports here; else one line with the install."""
+    """None when ExecuTorch (and, to quantize, torchao's PT2E) is here; else one line with the install."""
     for module, why in (("executorch", "ExecuTorch"), *((("torchao", "int8 (torchao's PT2E quantization)"),) if quantize else ())):
-        try:
-            importlib.import_module(module)
-        except ImportError:
+        if not present(module):
             return f"--backend executorch needs {why}, which is not installed: {INSTALL}"
     return None
 
@@ -38,11 +36,14 @@ def set_threads(threads: int | None) -> None:
     """Size the bindings' XNNPACK thread pool (process-wide); a binding without the call keeps its default."""
     if not threads:
         return
-    from executorch.extension.pybindings import portable_lib
+    from mc.logs import silenced_stderr
 
-    reset = getattr(portable_lib, "_unsafe_reset_threadpool", None)
-    if reset is not None and getattr(portable_lib, "_threadpool_get_thread_count", lambda: None)() != threads:
-        reset(int(threads))
+    with silenced_stderr():  # importing the bindings loads torchao, which reports its missing CUDA kernels
+        from executorch.extension.pybindings import portable_lib
+
+        reset = getattr(portable_lib, "_unsafe_reset_threadpool", None)
+        if reset is not None and getattr(portable_lib, "_threadpool_get_thread_count", lambda: None)() != threads:
+            reset(int(threads))
 
 
 class ExecuTorchPredictor:
@@ -50,11 +51,10 @@ class ExecuTorchPredictor:
 
     def __init__(self, path: Path, max_batch: int | None):
         """`max_batch`: the largest batch the program takes (None: exported at batch 1, run per sample)."""
-        import contextlib
-        import io
+        from mc.logs import silenced_stderr
 
         try:
-            with contextlib.redirect_stderr(io.StringIO()):
+            with silenced_stderr():  # the C++ runtime logs its CPU probing on the descriptor itself
                 from executorch.runtime import Runtime
 
                 program = Runtime.get().load_program(Path(path))

@@ -184,11 +184,29 @@ def _open_executorch(spec: str, target: TargetProfile | None, threads: int, inpu
     )
 
 
+def _open_openvino(spec: str, target: TargetProfile | None, threads: int, input_shape: tuple[int, ...] | None,
+                   shared_cores: bool) -> OpenedModel:
+    from mc.runtimes.openvino import RUNTIME, open_ir, read_ir
+
+    model = read_ir(Path(spec))
+    predictor = open_ir(Path(spec), threads)
+
+    def costs() -> tuple[list[OpCost], list[str]]:
+        return [], ["no roofline for an OpenVINO IR: its kernels are the CPU plugin's"]
+
+    size = Path(spec).stat().st_size + Path(spec).with_suffix(".bin").stat().st_size
+    return OpenedModel(
+        spec, predictor, model.sample_shape, f"{spec} (openvino {model.precision}, CPU plugin, f32 inference)", RUNTIME, "cpu",
+        size, "pipeline", costs, threads,
+    )
+
+
 # The one table from a kind of artifact to what opens it; a new runtime adds its module and its row
 # here (a directory without model.onnx goes to the text opener, which says what is missing).
 OPENERS: dict[str, Callable[..., OpenedModel]] = {
     "onnx": _open_onnx_classifier, "text-onnx": _open_text, "text-torch": _open_text,
     "compiled": _open_compiled, "torch": _open_torch, "executorch": _open_executorch,
+    "openvino": _open_openvino,
 }
 
 
