@@ -87,7 +87,9 @@ def test_optimize_writes_the_winner_its_sidecar_and_the_whole_table(optimized):
     index = json.loads((best / "artifact.json").read_text())
     assert index["file"] == "model.onnx" and (best / "model.onnx").is_file()
     sidecar = json.loads((best / "model.onnx.json").read_text())
-    assert sidecar["pass"]["name"] == "optimize" and sidecar["metrics"]["optimize"]["winner"] == "onnxruntime fp32"
+    # the winner's own sidecar (what its runtime reads), named for its file here, with the decision added
+    assert sidecar["pass"]["name"] == "export" and sidecar["file"] == "model.onnx"
+    assert sidecar["metrics"]["optimize"]["winner"] == "onnxruntime fp32"
     assert sidecar["model"]["optimized_for"] == {"runtime": "onnxruntime", "precision": "fp32", "target": "x86-cpu"}
     assert "won" in result.stdout and "every candidate" in result.stdout
     assert not [path for path in root.iterdir() if path.name.startswith(".")]  # nothing staged left behind

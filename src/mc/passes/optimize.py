@@ -35,7 +35,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from mc.artifact import ARTIFACT_INDEX, Artifact, Kind, Lineage, build_record, companion_files, sidecar_path
+from mc.artifact import ARTIFACT_INDEX, Artifact, ArtifactRecord, Kind, Lineage, build_record, companion_files, sidecar_path
 from mc.atomic import publish_directory, staged_directory
 from mc.errors import BackendUnavailable, InputError, McError
 from mc.passes._context import PassContext
@@ -442,19 +442,26 @@ def _publish(config: OptimizeConfig, source: Artifact, output: Path, best: Candi
             shutil.copytree(best.path, model_path)
         else:
             shutil.copyfile(best.path, model_path)
-            data = best.path.with_name(best.path.name + ".data")
-            if data.exists():  # ONNX external data: the model names it, so it keeps its name
-                shutil.copyfile(data, staged / data.name)
+            external = best.path.with_name(best.path.name + ".data")
+            if external.exists():  # ONNX external data: the model names it, so it keeps its name
+                shutil.copyfile(external, staged / external.name)
             for companion in companion_files(best.path):  # OpenVINO's model.bin beside model.xml
                 shutil.copyfile(companion, model_path.with_suffix(companion.suffix))
         parent_record = read_record(best.path) if best.path.is_file() else None
-        model_info = dict(parent_record.model) if parent_record else {}
-        model_info["optimized_for"] = {"runtime": best.runtime, "precision": best.precision, "target": result["target"]}
-        metrics = {"optimize": {key: value for key, value in result.items() if key != "schema"},
-                   "winner_pass": parent_record.pass_.model_dump(mode="json") if parent_record else None}
-        record = build_record(kind=parent_record.kind if parent_record else best.runtime, file=model_path, final_name=name,
-                              model=model_info, parent=Lineage(source=source.location, sha256=source.sha256),
-                              pass_name=OptimizeConfig.pass_name, pass_config=config.model_dump(mode="json"), metrics=metrics)
+        summary = {key: value for key, value in result.items() if key not in ("schema", "candidates")}
+        optimized_for = {"runtime": best.runtime, "precision": best.precision, "target": result["target"]}
+        if parent_record is not None:
+            # the winner's own sidecar (its runtime reads what its pass recorded: input shape, settings),
+            # renamed to its file here, with the decision added
+            data = parent_record.to_json()
+            data["file"] = name
+            data["model"] = {**data["model"], "optimized_for": optimized_for}
+            data["metrics"] = {**data["metrics"], "optimize": summary}
+            record = ArtifactRecord.model_validate(data)
+        else:  # a model file made outside mc passes (the torch checkpoint itself): a record of its own
+            record = build_record(kind=best.runtime, file=model_path, final_name=name, model={"optimized_for": optimized_for},
+                                  parent=Lineage(source=source.location, sha256=source.sha256), pass_name=OptimizeConfig.pass_name,
+                                  pass_config=config.model_dump(mode="json"), metrics={"optimize": summary})
         sidecar_path(model_path).write_text(json.dumps(record.to_json(), indent=2) + "\n")
         (staged / "optimize.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
         (staged / ARTIFACT_INDEX).write_text(json.dumps({"file": name, "by": OptimizeConfig.pass_name}, indent=2) + "\n")
