@@ -56,6 +56,12 @@ def _timing_cells(scenario_name: str, scenario: dict[str, Any]) -> list[str]:
     return [f"{scenario['samples_per_s']:.0f}", _ms(scenario["batch_ms"]["p50"]), "n/a" if model is None else f"{model:.0f}"]
 
 
+def _of_peak(peak: dict[str, Any] | None) -> str:
+    if not peak or peak.get("fraction") is None:
+        return "n/a"
+    return f"{peak['gops']:.3g} · {peak['fraction']:.2%} {peak['peak_precision']}"
+
+
 def render_pipeline(result: dict[str, Any], variants: list[dict[str, Any]]) -> None:
     """The classifiers: latency in the scenario, accuracy, the pipeline's quality and own cost."""
     measurement, scenario = result["measurement"], result["scenario"]
@@ -81,11 +87,16 @@ def render_pipeline(result: dict[str, Any], variants: list[dict[str, Any]]) -> N
     if estimate_label:
         timing.add_column("est. p50 ms", justify="right")
     timing.add_column("peak RSS MB", justify="right")
+    with_peak = any(variant["measured"].get("peak") for variant in ok)
+    if with_peak:
+        timing.add_column("GOP/s · of peak", justify="right")
     for variant in ok:
         cells = [escape(variant["artifact"]), *_timing_cells(scenario["name"], variant["measured"]["scenario"])]
         if estimate_label:
             cells.append(_ms((variant["estimated"] or {}).get("latency_ms")))
         cells.append("n/a" if variant["peak_rss_mb"] is None else f"{variant['peak_rss_mb']:.0f}")
+        if with_peak:
+            cells.append(_of_peak(variant["measured"].get("peak")))
         timing.add_row(*cells)
 
     quality = Table(title="accuracy on the held-out set, and the pipeline's quality")
@@ -123,6 +134,11 @@ def render_pipeline(result: dict[str, Any], variants: list[dict[str, Any]]) -> N
                 f"{estimate.get('pipeline_overhead_ms', 0.0):.2f} ms: a roofline estimate at the efficiency reached here "
                 f"({estimate['efficiency']:.2%} of this host's roofline), not a measurement"
             )
+    host_peak = measurement.get("host_peak")
+    if with_peak and host_peak and "fp32_gflops" in host_peak:
+        int8 = f"{host_peak['int8_gops']:.1f} GOP/s ({host_peak['int8_kernel']})" if host_peak.get("int8_gops") else "not measured"
+        console.print(f"[dim]of peak: the model's ops at its p50 against this host's measured GEMM peak at "
+                      f"{host_peak['threads']} thread(s): fp32 {host_peak['fp32_gflops']:.1f} GFLOP/s (torch.mm), int8 {int8}[/dim]")
     console.print(
         "[dim]n/a: too few queries for that percentile (p90 needs 64, p99 needs 662). AUROC, ECE: the confidence "
         "head (type-2 AUROC, calibration error); quality: the pipeline's mean overall quality score.[/dim]"

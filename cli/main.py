@@ -6,8 +6,7 @@ import sys
 
 import typer
 
-from mc_cli import bench, compile, distill, doctor, evaluate, export, models, prune, quantize, report, run, targets, train
-from mc_cli import package
+from mc_cli import bench, compile, distill, doctor, evaluate, export, models, optimize, package, prune, quantize, report, run, targets, train
 from mc_cli._console import CliState, set_state
 from mc_cli._errors import OneLineUsageErrors
 
@@ -35,7 +34,7 @@ def root(
     set_state(CliState(debug=debug, quiet=quiet))
 
 
-for module in (train, export, evaluate, quantize, prune, distill, compile, bench, run, report, models, targets, doctor, package):
+for module in (train, export, evaluate, quantize, prune, distill, compile, bench, run, report, models, targets, doctor, optimize, package):
     module.register(app)
 
 GLOBAL_FLAGS = ("--debug", "--quiet", "-q")

@@ -84,6 +84,13 @@ def test_latency_bench_on_the_host_is_measured_without_estimate(mc, tmp_path):
     assert scenario["requests"] >= 64 and scenario["reached_min_queries"]
     assert scenario["latency_ms"]["p90"] is not None and scenario["latency_ms"]["p99"] is None
     assert variant["accuracy"]["accuracy"] >= 0.94 and "top1_agreement" not in variant["accuracy"]
+    # the fraction of this host's measured GEMM peak (mc.bench.peak): ops over the p50, against the peak
+    peak, host_peak = variant["measured"]["peak"], data["measurement"]["host_peak"]
+    assert variant["costs"]["flops"] > 0 and peak["ops"] == variant["costs"]["flops"]
+    assert host_peak["threads"] == data["measurement"]["threads"] and host_peak["fp32_gflops"] > 0
+    assert peak["gops"] > 0 and 0 < peak["fraction"] <= 1 and peak["peak_precision"] == "fp32"
+    assert abs(peak["gops"] - peak["ops"] / peak["latency_ms"] / 1e6) < 1e-9 * peak["gops"] + 1e-12
+    assert "of peak" in result.stdout
 
 
 def test_failing_variants_are_reported_and_the_others_still_run(mc, tmp_path):

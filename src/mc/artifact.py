@@ -41,6 +41,22 @@ TEXT_MODEL_FILE = "model.onnx"  # a text artifact's model, inside its directory
 # The zoo's text models, by name: telling a kind from a spec must not import the model registry
 # (torch); a test checks this list against the registry.
 TEXT_ZOO_MODELS = ("memory-minilm",)
+# A folder that names the one model it holds (`mc optimize`'s output: the winner beside its table):
+# {"file": "model.onnx"}. Opening or benching the folder opens that file.
+ARTIFACT_INDEX = "artifact.json"
+
+
+def indexed_model(spec: str | Path) -> Path | None:
+    """The model file a folder's ARTIFACT_INDEX names, or None when `spec` is no such folder."""
+    index = Path(spec) / ARTIFACT_INDEX
+    if not index.is_file():
+        return None
+    try:
+        name = json.loads(index.read_text())["file"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    inner = Path(spec) / str(name)
+    return inner if inner.exists() and inner.parent == Path(spec) else None
 
 
 def companion_files(path: Path) -> list[Path]:
@@ -51,6 +67,8 @@ def companion_files(path: Path) -> list[Path]:
 def kind_of_spec(spec: str) -> Kind:
     """The kind of what a user typed as MODEL, from its name and what is on disk (no model loaded)."""
     path = Path(spec)
+    if (inner := indexed_model(path)) is not None:
+        return kind_of_spec(str(inner))
     if path.is_dir():
         return "text-onnx" if (path / TEXT_MODEL_FILE).is_file() else "text-torch"
     if spec.endswith(".onnx"):

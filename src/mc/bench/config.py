@@ -7,7 +7,11 @@ scenario, settings, reference, variants, summary (as in `mc.bench/1`). Every var
 - workload "pipeline" (a classifier inside the real-time meta pipeline): exactly the fields of
   `mc.bench/1`: description, runtime, size_bytes, data, measured {label, threads, scenario,
   model_latency_ms, pipeline_overhead, load_s, first_call_s, device, gpu_memory, worker_vmhwm_mb},
-  estimated, accuracy, pipeline_quality, budgets;
+  estimated, accuracy, pipeline_quality, budgets; and, added within mc.bench/2 (optional to readers):
+  costs {ops, flops, bytes, flops_by_precision, notes} (or None) and, on a CPU, measured.peak {ops,
+  gops, fraction, peak_gops, peak_precision, latency_ms, threads, int8_kernel}: GOP/s at the bare
+  model's p50 and the fraction of this host's measured GEMM peak (mc.bench.peak; the peak itself is
+  measurement.host_peak);
 - workload "text" (an embedding model, closed loop at batch 1): description, runtime, size_bytes,
   data (the corpus), measured {label, threads, model_latency_ms (the summary at the middle length,
   64 tokens by default), latency_by_length_ms {"16": summary, ...}, load_s}, fidelity {mean_cosine,

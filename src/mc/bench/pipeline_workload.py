@@ -29,6 +29,7 @@ from mc.percentiles import summarize
 from mc.pipeline.processor import MetaPipeline
 from mc.resident import current_resident_mb, peak_resident_mb
 from mc.runtimes import OpenedModel, predict_all
+from mc.runtimes.costs import OpCost
 from mc.targets import TargetProfile, load_target
 
 
@@ -118,10 +119,11 @@ def _estimate(
     scenario: dict[str, Any],
     model_ms: dict[str, Any],
     overhead_p50_ms: float | None,
+    costs: list[OpCost],
+    notes: list[str],
 ) -> dict[str, Any]:
     """The roofline estimate for the target, calibrated on this host (x86-cpu profile peaks)."""
     host = load_target("x86-cpu")
-    costs, notes = variant.costs()
     # Calibrate on the model's time as this scenario saw it where it ran at batch 1: at 20 Hz with
     # idle gaps between frames a model runs slower than in a tight loop, and the estimate should
     # carry that over; the throughput scenario batches, so the bare batch-1 loop calibrates it.
@@ -146,7 +148,8 @@ def _estimate(
 
 
 def _every_target_estimate(request: WorkerRequest, variant: OpenedModel, target: TargetProfile, scenario: dict[str, Any],
-                           model_ms: dict[str, Any], overhead_p50_ms: float | None) -> dict[str, Any]:
+                           model_ms: dict[str, Any], overhead_p50_ms: float | None, costs: list[OpCost],
+                           notes: list[str]) -> dict[str, Any]:
     """The roofline estimate for every shipped target profile that is not this host (the report's
     hardware table covers them all); the bench's own target is the `estimate` beside it."""
     from mc.targets import target_names
@@ -157,13 +160,21 @@ def _every_target_estimate(request: WorkerRequest, variant: OpenedModel, target:
         if name == target.name or (other.kind == "cpu" and other.is_host()):  # (a GPU profile's is_host imports torch)
             continue
         try:
-            found = _estimate(request, variant, other, scenario, model_ms, overhead_p50_ms)
+            found = _estimate(request, variant, other, scenario, model_ms, overhead_p50_ms, costs, list(notes))
         except Exception as error:  # one profile's estimate never sinks the bench: say why it is missing
             estimates[name] = {"latency_ms": None, "reason": f"{type(error).__name__}: {str(error)[:200]}"}
             continue
         estimates[name] = {key: found.get(key) for key in ("latency_ms", "model_latency_ms", "pipeline_overhead_ms", "reason")}
         estimates[name]["description"] = other.description
     return estimates
+
+
+def _costs(variant: OpenedModel) -> tuple[list[OpCost] | None, list[str]]:
+    """The model's op costs, or None with why when they cannot be counted (a runtime's own format)."""
+    try:
+        return variant.costs()
+    except Exception as error:  # costs are a report figure, never a reason to lose the bench
+        return None, [f"ops not counted: {type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}"]
 
 
 def bench_variant(request: WorkerRequest, variant: OpenedModel, target: TargetProfile, began: float) -> dict[str, Any]:
@@ -186,10 +197,13 @@ def bench_variant(request: WorkerRequest, variant: OpenedModel, target: TargetPr
     scenario = run_scenario(pipeline, data.x, data.y, request.scenario)
     rapl.stop()
     accuracy = _accuracy(variant, data, reference_logits)
+    costs, cost_notes = _costs(variant)
     estimate = None
     if not target.is_host():
-        estimate = _estimate(request, variant, target, scenario, model_ms, overhead["added_ms"]["p50"])  # type: ignore[index]
-    target_estimates = _every_target_estimate(request, variant, target, scenario, model_ms, overhead["added_ms"]["p50"])  # type: ignore[index]
+        estimate = _estimate(request, variant, target, scenario, model_ms, overhead["added_ms"]["p50"],  # type: ignore[index]
+                             costs or [], cost_notes)
+    target_estimates = _every_target_estimate(request, variant, target, scenario, model_ms, overhead["added_ms"]["p50"],  # type: ignore[index]
+                                              costs or [], cost_notes)
 
     return {
         "description": variant.description,
@@ -205,6 +219,8 @@ def bench_variant(request: WorkerRequest, variant: OpenedModel, target: TargetPr
         "estimate": estimate,
         "target_estimates": target_estimates,
         "energy_measured": rapl.result(int(scenario.get("requests") or 0)),
+        # the ops the model runs, by precision: the parent prices them at this host's measured peak
+        "costs": None if costs is None else {**summarize_costs(costs), "notes": cost_notes},
         "device": variant.device,
         "first_call_s": first_call_s,
         "gpu": _gpu_memory() if variant.device == "cuda" else None,

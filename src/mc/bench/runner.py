@@ -209,6 +209,7 @@ def _variant_entry(spec: str, outcome: WorkerOutcome, target: TargetProfile, thr
     })
     entry["target_estimates"] = result.get("target_estimates") or {}
     entry.update({
+        "costs": result.get("costs"),
         "estimated": None if estimate is None else {"label": estimated_label(target), **estimate},
         "accuracy": result["accuracy"],
         "pipeline_quality": result["scenario"]["quality_scores"],
@@ -316,6 +317,26 @@ def worker_timeout(scenario: ScenarioConfig) -> float:
     """How long one worker may take in `scenario` before it is killed."""
     return max(_timeout(scenario), TEXT_WORKER_S)
 
+def _fractions_of_peak(variants: list[dict[str, Any]], threads: int) -> dict[str, Any] | None:
+    """Each CPU pipeline variant's GOP/s and fraction of this host's measured GEMM peak (mc.bench.peak),
+    in `measured.peak`; the peak itself (or why it is missing) for the result's measurement."""
+    from mc.bench.peak import fraction_of_peak, host_peak
+
+    priced = [entry for entry in variants if entry["status"] == "ok" and entry.get("workload") == "pipeline"
+              and entry["measured"].get("device", "cpu") == "cpu" and entry.get("costs")]
+    if not priced:
+        return None
+    try:
+        peak = host_peak(threads)
+    except Exception as error:  # a figure for the report; the bench itself stands without it
+        return {"error": f"the host's peak could not be measured: {type(error).__name__}: {str(error)[:200]}"}
+    for entry in priced:
+        p50 = (entry["measured"].get("model_latency_ms") or {}).get("p50")
+        flops = entry["costs"].get("flops_by_precision") or {}
+        if p50 and flops:
+            entry["measured"]["peak"] = fraction_of_peak(flops, p50, peak)
+    return peak.as_dict()
+
 
 def run_bench(
     artifacts: list[str],
@@ -383,6 +404,7 @@ def run_bench(
                 variants.append(entry)
                 task.advance(1, "")
             _text_fidelity(variants, embeddings, text_reference)
+    host_peak = _fractions_of_peak(variants, threads)
     failed = [entry for entry in variants if entry["status"] != "ok"]
     if failed and len(failed) == len(variants) and all(entry["failure_kind"] == "input" for entry in failed):
         raise InputError(failed[0]["error"] if len(failed) == 1 else f"no variant loads: {failed[0]['artifact']}: {failed[0]['error']}")
@@ -403,6 +425,7 @@ def run_bench(
             "thread_environment": thread_environment(threads),
             "host": host_description(),
             "versions": library_versions(),
+            **({"host_peak": host_peak} if host_peak is not None else {}),
             **({"text": _text_measurement(config)} if any(entry.get("workload") == "text" for entry in variants) else {}),
         },
         "scenario": scenario.model_dump(),

@@ -35,6 +35,22 @@ class ClassifierBudget(BaseModel):
     fallback_steps: tuple[int, ...] = (1, 2, 4, 8)
 
 
+def within_classifier_budget(budget: ClassifierBudget, metrics: dict[str, Any], reference: dict[str, Any]) -> tuple[bool, str]:
+    """(accepted, why) for a classifier's figures (accuracy, top-1 agreement, confidence AUROC, as
+    fractions) against its fp32 reference's: every search of mc judges a candidate by this."""
+    problems = []
+    if metrics.get("accuracy") is not None and reference.get("accuracy") is not None:
+        drop = (reference["accuracy"] - metrics["accuracy"]) * 100
+        if drop > budget.max_accuracy_drop:
+            problems.append(f"accuracy -{drop:.2f} pt")
+    if metrics.get("top1_agreement") is not None and metrics["top1_agreement"] < budget.min_agreement:
+        problems.append(f"agreement {metrics['top1_agreement']:.1%}")
+    if metrics.get("confidence_auroc") is not None and reference.get("confidence_auroc") is not None:
+        if reference["confidence_auroc"] - metrics["confidence_auroc"] > budget.max_auroc_drop:
+            problems.append(f"AUROC -{reference['confidence_auroc'] - metrics['confidence_auroc']:.3f}")
+    return (not problems, ", ".join(problems) if problems else "within budget")
+
+
 class ClassifierJudge:
     def __init__(self, x: np.ndarray, y: np.ndarray | None, selection: str, budget: ClassifierBudget, threads: int,
                  reference_path: Path):
@@ -46,17 +62,7 @@ class ClassifierJudge:
         return {key: found.get(key) for key in ("accuracy", "top1_agreement", "confidence_auroc", "max_abs_diff")}
 
     def within_budget(self, metrics: dict[str, Any], reference: dict[str, Any]) -> tuple[bool, str]:
-        problems = []
-        if metrics.get("accuracy") is not None and reference.get("accuracy") is not None:
-            drop = (reference["accuracy"] - metrics["accuracy"]) * 100
-            if drop > self.budget.max_accuracy_drop:
-                problems.append(f"accuracy -{drop:.2f} pt")
-        if metrics.get("top1_agreement") is not None and metrics["top1_agreement"] < self.budget.min_agreement:
-            problems.append(f"agreement {metrics['top1_agreement']:.1%}")
-        if metrics.get("confidence_auroc") is not None and reference.get("confidence_auroc") is not None:
-            if reference["confidence_auroc"] - metrics["confidence_auroc"] > self.budget.max_auroc_drop:
-                problems.append(f"AUROC -{reference['confidence_auroc'] - metrics['confidence_auroc']:.3f}")
-        return (not problems, ", ".join(problems) if problems else "within budget")
+        return within_classifier_budget(self.budget, metrics, reference)
 
     def latency_ms(self, paths: dict[str, Path], rounds: int) -> dict[str, float]:
         from mc.timing import onnx_latency_ms

@@ -129,6 +129,14 @@ def _measured_figures(entry: dict[str, Any], label: str, threads: int) -> dict[s
                                           f"model alone, batch 1, {tokens} tokens, {model_ms.get('count', 0)} calls, {on}; {BENCH_P50}")
         figures["model_p90_ms"] = _figure("model_p90_ms", model_ms.get("p90"), "measured",
                                           f"model alone, batch 1, {tokens} tokens, {on}; {BENCH_P50}")
+    peak = measured.get("peak") or {}
+    if peak.get("fraction") is not None:
+        at = f"bench p50, batch 1, {on}"
+        figures["gops"] = _figure("gops", peak.get("gops"), "derived", f"{peak.get('ops', 0) / 1e6:.3g} M ops (2 per multiply-add) over the {at}")
+        figures["peak_fraction"] = _figure(
+            "peak_fraction", _percent(peak["fraction"]), "derived",
+            f"time at this host's measured GEMM peak ({peak.get('peak_precision')} {peak.get('peak_gops', 0):.1f} GOP/s; "
+            f"int8 kernel {peak.get('int8_kernel')}) over the {at}")
     estimate = entry.get("estimated")
     if estimate and estimate.get("latency_ms") is not None:
         figures["estimated_p50_ms"] = _figure("estimated_p50_ms", estimate["latency_ms"], "estimated", f"{estimate.get('label')} (roofline calibrated on this host; not a measurement)")

@@ -20,6 +20,7 @@ from mc.report.format import (
     format_value,
     gate_relation,
     is_estimated,
+    significant,
     one_line,
 )
 from mc.report.schema import Figure, Gate, Report, Variant
@@ -238,6 +239,13 @@ def _status_cell(report: Report, variant: Variant) -> Cell:
     return Cell(f"{label}: {variant.status.upper()}", tone="fail" if variant.status == "failed" else "unjudged")
 
 
+def peak_text(fraction: Figure | None) -> str:
+    """A fraction of peak in percent: small models reach 0.05 %, which must not read as 0.1 % or 0.0 %."""
+    if fraction is None or fraction.value is None or not 0 < fraction.value < 1:
+        return format_figure(fraction)
+    return f"{significant(fraction.value, 2)} %"
+
+
 def implementation_table(report: Report) -> Table:
     """The seed's "Optimization Results" table, one row per variant, every figure from this run."""
     reference = report.variant(report.reference)
@@ -248,6 +256,9 @@ def implementation_table(report: Report) -> Table:
                "Agreement with ref", "Confidence AUROC (Δ ref)"]
     if with_fidelity:
         headers.append("Embedding cosine to ref (mean · min)")
+    with_peak = any(_figure(variant, "peak_fraction") for variant in report.variants)
+    if with_peak:
+        headers.append("Of host peak (GOP/s · fraction)")
     if with_estimate:
         headers.append(f"Est. on {target} (model + pipeline)")
     rows: list[list[Cell]] = []
@@ -265,6 +276,9 @@ def implementation_table(report: Report) -> Table:
         if with_fidelity:
             mean = _figure(variant, "mean_cosine")
             row.append(figure_cell(mean, _joined(format_figure(mean), format_figure(_figure(variant, "min_cosine")))))
+        if with_peak:
+            fraction = _figure(variant, "peak_fraction")
+            row.append(figure_cell(fraction, _joined(format_figure(_figure(variant, "gops")), peak_text(fraction))))
         if with_estimate:
             row.append(figure_cell(_figure(variant, "estimated_p50_ms")))
         rows.append(row)
@@ -276,6 +290,9 @@ def implementation_table(report: Report) -> Table:
         "Agreement: top-1 answers identical to the reference. Confidence AUROC: how well the confidence "
         "head separates right from wrong answers (0.5 is chance): a drop means the model no longer knows "
         "when it is wrong."
+        + (" Of host peak: the model's ops per second at its bench p50, and the time its ops would take at this "
+           "host's measured GEMM peak (fp32, or int8 for int8 ops) over the time they took: the gap to the "
+           "machine's limit." if with_peak else "")
         + (" Embedding cosine (text models): each text's embedding against the reference's on real text, "
            "the mean and the worst text." if with_fidelity else "")
     )]

@@ -190,6 +190,8 @@ FIGURE_UNITS: dict[str, str] = {
     "realtime_p99_ms": "ms",
     "peak_rss_mb": "MiB",
     "estimated_p50_ms": "ms",  # model + pipeline, estimated for the target (only where the host is not it)
+    "gops": "GOP/s",  # the model's ops (2 per multiply-add) over its bench p50 at batch 1
+    "peak_fraction": "%",  # time at this host's measured GEMM peak over the time taken (mc.bench.peak)
     "mean_cosine": "cosine",  # text models: mean cosine of each text's embedding to the reference's
     "min_cosine": "cosine",  # text models: the smallest such cosine over the texts
     "mean_power_w": "W",  # mean device power at the real-time rate: estimated from the profile, or measured (RAPL)

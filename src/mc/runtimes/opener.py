@@ -22,7 +22,7 @@ import numpy as np
 
 from mc.errors import InputError
 from mc.runtimes._predictor import Predictor
-from mc.artifact import TEXT_ZOO_MODELS, kind_of_spec
+from mc.artifact import TEXT_ZOO_MODELS, indexed_model, kind_of_spec
 
 if TYPE_CHECKING:
     from mc.runtimes.costs import OpCost
@@ -219,7 +219,7 @@ def open_model(spec: str | Path, target: TargetProfile | None = None, *, threads
     `shared_cores`: several models will take turns on the same cores in this process (side-by-side
     timing), so ONNX Runtime's idle threads must not spin.
     """
-    text = str(spec)
+    text = str(indexed_model(spec) or spec)  # a folder that names its model (mc optimize's output) opens that model
     count = resolve_threads(threads, target)
     kind = kind_of_spec(text)
     if kind == "text-torch" and text in TEXT_ZOO_MODELS:
