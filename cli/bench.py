@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from mc_cli._console import RichProgress, out, write_json_result
+from mc_cli._console import RichProgress, out, print_table, write_json_result
 from mc_cli._errors import build_config, handles_errors
 
 
@@ -76,14 +76,19 @@ def render_pipeline(result: dict[str, Any], variants: list[dict[str, Any]]) -> N
     timing.add_column("variant", overflow="fold")
     for column in _timing_columns(scenario["name"], settings):
         timing.add_column(column, justify="right")
-    if estimate_label:
+    if estimate_label:  # the same quantity as the measured columns: the scenario's latency, for the target
         timing.add_column("est. p50 ms", justify="right")
+        if scenario["name"] == "realtime":
+            timing.add_column("est. p99 ms", justify="right")
     timing.add_column("peak RSS MB", justify="right")
     for variant in ok:
         cells = [escape(variant["artifact"]), *_timing_cells(scenario["name"], variant["measured"]["scenario"])]
         if estimate_label:
-            cells.append(_ms((variant["estimated"] or {}).get("latency_ms")))
-        cells.append("n/a" if variant["peak_rss_mb"] is None else f"{variant['peak_rss_mb']:.0f}")
+            estimated = variant["estimated"] or {}
+            cells.append(_ms(estimated.get("latency_ms")))
+            if scenario["name"] == "realtime":
+                cells.append(_ms(((estimated.get("pipeline") or {}).get("latency_ms") or {}).get("p99")))
+        cells.append("n/a" if variant["peak_rss_mb"] is None else f"{variant['peak_rss_mb'] * 2**20 / 1e6:.0f}")
         timing.add_row(*cells)
 
     quality = Table(title="accuracy on the held-out set, and the pipeline's quality")
@@ -101,8 +106,8 @@ def render_pipeline(result: dict[str, Any], variants: list[dict[str, Any]]) -> N
             control["final_level"] + (f" ({changes} change{'s' if changes != 1 else ''})" if changes else ""),
         )
     if ok:
-        console.print(timing)
-        console.print(quality)
+        print_table(timing, console)
+        print_table(quality, console)
     for variant in ok:
         overhead = variant["measured"]["pipeline_overhead"]["added_ms"]
         model = variant["measured"]["model_latency_ms"]
@@ -117,14 +122,26 @@ def render_pipeline(result: dict[str, Any], variants: list[dict[str, Any]]) -> N
             console.print(f"  {escape(estimate['label'])}: not available ({escape(str(estimate['reason']))})")
         else:
             console.print(
-                f"  {estimate['label']}: model {estimate['model_latency_ms']:.2f} ms + pipeline "
-                f"{estimate.get('pipeline_overhead_ms', 0.0):.2f} ms: a roofline estimate at the efficiency reached here "
-                f"({estimate['efficiency']:.2%} of this host's roofline), not a measurement"
+                f"  {estimate['label']}: model alone p50 {estimate['model_latency_ms']:.2f} ms: a roofline estimate at the "
+                f"efficiency reached here ({estimate['efficiency']:.2%} of this host's roofline), not a measurement"
             )
+            pipeline = estimate.get("pipeline")
+            if pipeline:
+                latency = pipeline["latency_ms"]
+                console.print(
+                    f"  {estimate['label']}: the {scenario['name']} scenario p50 {_ms(latency.get('p50'))} ms, p99 "
+                    f"{_ms(latency.get('p99'))} ms, {pipeline['dropped']} dropped, final level {pipeline['final_level']}: "
+                    f"{escape(pipeline['method'])} ({pipeline['service_ms']:.2f} ms per request: the model's estimate + the "
+                    "pipeline's own cost measured here)"
+                )
     console.print(
         "[dim]n/a: too few queries for that percentile (p90 needs 64, p99 needs 662). AUROC, ECE: the confidence "
-        "head (type-2 AUROC, calibration error); quality: the pipeline's mean overall quality score.[/dim]"
+        "head (type-2 AUROC, calibration error); quality: the pipeline's mean overall quality score. MB = 10^6 bytes.[/dim]"
     )
+    if ok:
+        from mc.report.content import quality_levels_note
+
+        console.print(f"[dim]level: {escape(quality_levels_note())}[/dim]")
 
 
 def render_text(result: dict[str, Any], variants: list[dict[str, Any]]) -> None:
@@ -144,7 +161,7 @@ def render_text(result: dict[str, Any], variants: list[dict[str, Any]]) -> None:
     table.add_column("variant", overflow="fold")
     for length in text["lengths"]:
         table.add_column(f"{length} tok", justify="right")
-    for column in ("peak RSS MB", "MiB", "size", "mean cos", "min cos"):
+    for column in ("peak RSS MB", "MB", "size", "mean cos", "min cos"):
         table.add_column(column, justify="right")
     for variant in ok:
         cells = [escape(variant["artifact"]) + (" (reference)" if variant["artifact"] == reference else "")]
@@ -153,11 +170,11 @@ def render_text(result: dict[str, Any], variants: list[dict[str, Any]]) -> None:
             cells.append(f"{_ms(latency['p50'])} / {_ms(latency['p90'])}")
         fidelity = variant["fidelity"] or {}
         ratio = variant["size_bytes"] / reference_size if reference_size else None
-        cells += ["n/a" if variant["peak_rss_mb"] is None else f"{variant['peak_rss_mb']:.0f}",
-                  f"{variant['size_bytes'] / 2**20:.1f}", "n/a" if ratio is None else f"{ratio:.2f}x",
+        cells += ["n/a" if variant["peak_rss_mb"] is None else f"{variant['peak_rss_mb'] * 2**20 / 1e6:.0f}",
+                  f"{variant['size_bytes'] / 1e6:.1f}", "n/a" if ratio is None else f"{ratio:.2f}x",
                   _ratio4(fidelity.get("mean_cosine")), _ratio4(fidelity.get("min_cosine"))]
         table.add_row(*cells)
-    console.print(table)
+    print_table(table, console)
 
 
 def render(result: dict[str, Any]) -> None:

@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from mc_cli._console import out
+from mc_cli._console import out, print_table
 from mc_cli._errors import build_config, handles_errors
 from mc_cli._render import format_metrics, pass_context, say, wrote
 
@@ -47,7 +47,7 @@ def prune(
     for label in ("before", "after"):
         row = metrics[label]
         table.add_row(label, f"{row['parameters']:,}", f"{row['macs']:,}", format_metrics(row["test"]))
-    out().print(table)
+    print_table(table)
     out().print(f"params {metrics['ratios']['parameters']:.2f}x, MACs {metrics['ratios']['macs']:.2f}x; "
                 f"{len(metrics['layers_shrunk'])} tensors shrank")
     if "sparsity" in metrics:

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from mc_cli._console import err, out
+from mc_cli._console import err, out, print_table
 from mc_cli._errors import build_config, handles_errors
 from mc_cli._render import format_metrics, pass_context, say, wrote
 
@@ -39,14 +39,14 @@ def _print_precision(table: dict, show_nodes: bool) -> None:
             summary.add_column(column, justify="left" if column == "op type" else "right")
         for op, counts in table["summary"].items():
             summary.add_row(escape(op), *(str(counts.get(key, 0)) for key in ("int8", "fp16", "int8 weights, fp32 compute", "fp32")))
-        out().print(summary)
+        print_table(summary)
     if show_nodes:
         nodes = Table(title="per node")
         for column in ("node", "module", "op", "precision", "kernel"):
             nodes.add_column(column)
         for row in table["nodes"]:
             nodes.add_row(*(escape(str(row.get(key, ""))) for key in ("node", "module", "op_type", "precision", "kernel")))
-        out().print(nodes)
+        print_table(nodes)
 
 
 def _print_candidates(rows: list[dict]) -> None:
@@ -61,7 +61,7 @@ def _print_candidates(rows: list[dict]) -> None:
         figures = ([_fmt(row.get("mean_cosine"), ".4f"), _fmt(row.get("min_cosine"), ".4f")] if text else
                    [_fmt(row.get("accuracy"), ".2%"), _fmt(row.get("top1_agreement"), ".1%"), _fmt(row.get("confidence_auroc"), ".3f")])
         table.add_row(escape(row["short_label"]), speed, *figures, f"{row['size_bytes'] / 1024:.0f}", escape(str(row["error"] or row["reason"])))
-    out().print(table)
+    print_table(table)
 
 
 @handles_errors

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from mc_cli._console import out, write_json_result
+from mc_cli._console import out, print_table, write_json_result
 from mc_cli._errors import handles_errors
 
 
@@ -28,7 +28,7 @@ def targets(json_path: Path | None = typer.Option(None, "--json", help="Write th
         budgets = f"{profile.budgets.model_size_mb:g} MB / {profile.budgets.latency_ms:g} ms / {profile.budgets.ram_mb:g} MB"
         threads = f"{profile.threads}" + (f" (host: {profile.host_threads()})" if profile.host_threads() < profile.threads else "")
         table.add_row(profile.name, profile.kind, threads, isa, int8, budgets, "measured" if profile.is_host() else "estimated")
-    out().print(table)
+    print_table(table)
     out().print("[dim]int8: format and activation/weight signedness; rr = reduce_range. "
                 "`estimated`: a bench here measures on this host and estimates for the target.[/dim]")
     write_json_result(json_path, [profile.model_dump() for profile in profiles])

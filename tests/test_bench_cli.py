@@ -61,6 +61,11 @@ def test_realtime_bench_on_pi5_measures_here_and_estimates_there(mc, tmp_path):
     assert set(scenario["stage_ms"]) == {"perception", "awareness", "confidence", "introspection", "integration"}
     assert estimated["model_latency_ms"] > 0 and 0 < estimated["efficiency"] < 1
     assert estimated["latency_ms"] >= estimated["model_latency_ms"]
+    # like with like: the scenario's latency (queueing included) is estimated by simulating the same 40 arrivals
+    pipeline = estimated["pipeline"]
+    assert pipeline["requests"] == 40 and "simulated" in pipeline["method"] and "fixed arrivals at 20 Hz" in pipeline["method"]
+    assert estimated["latency_ms"] == pipeline["latency_ms"]["p50"] >= pipeline["service_ms"] > estimated["model_latency_ms"]
+    assert "the realtime scenario p50" in result.stdout
     assert variant["peak_rss_mb"] > 50 and variant["worker"]["peak_rss_source"] == "VmHWM of the worker"
     accuracy = variant["accuracy"]
     assert accuracy["accuracy"] >= 0.97 and accuracy["top1_agreement"] == 1.0  # the reference is the model itself
