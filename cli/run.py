@@ -68,13 +68,19 @@ def print_summary(report) -> None:
     from rich.markup import escape
 
     table = Table(title=f"{report.recipe['name']} on {report.target.get('name')} ({report.measurement.get('label', '')})")
+    columns = list(SUMMARY_COLUMNS)
+    target = report.target.get("name", "target")
+    for key, header in (("estimated_model_p50_ms", f"est. model p50 ms on {target}"),
+                        ("estimated_realtime_p99_ms", f"est. pipeline p99 ms on {target}")):
+        if any(variant.figures.get(key) for variant in report.variants):  # off the target: beside its measured twin
+            columns.append((header, lambda variant, reference, key=key: _fmt(variant.figures.get(key), ".3f")))
     table.add_column("variant")
-    for header, _ in SUMMARY_COLUMNS:
+    for header, _ in columns:
         table.add_column(header, justify="left" if header == "gates" else "right")
     reference = report.variant(report.reference)
     for variant in report.variants:
         name = escape(variant.name) + (" (ref)" if variant.name == report.reference else "")
-        table.add_row(name, *(cell(variant, reference) for _, cell in SUMMARY_COLUMNS))
+        table.add_row(name, *(cell(variant, reference) for _, cell in columns))
     print_table(table)
     out().print("[dim]MB = 10^6 bytes. Δ: variant minus reference (+ is up). speed-up: the reference's time over the "
                 "variant's, interleaved in one process, with its 95% interval (≈: indistinguishable from the reference); "
