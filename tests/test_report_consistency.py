@@ -35,7 +35,7 @@ def _with_estimates():
 def test_estimates_sit_beside_the_measurement_of_the_same_quantity():
     report = _with_estimates()
     implementations = implementation_table(report)
-    assert implementations.headers[-1] == "Est. on pi5 (model alone, p50)"  # beside "Inference speed (model)"
+    assert implementations.headers[-1] == "Est. on pi5 (model alone, p50)"  # beside "Model latency (bench)"
     realtime = realtime_table(report)
     assert realtime.headers[-2:] == ["Est. p50 on pi5", "Est. p99 on pi5"]  # beside the measured p50 ... p99
     fp32 = next(row for row in realtime.rows if row[0].text == "fp32")

@@ -226,21 +226,20 @@ def test_markdown_header_says_what_ran_where_and_what_measured_means(markdown):
 
 def test_markdown_implementation_table_has_one_row_per_variant_with_measured_figures(markdown):
     rows = markdown_table(markdown, "Optimization results")
-    assert rows[0][:5] == ["Implementation", "Model size", "Inference speed (model)", "Memory (peak RSS)",
-                           "Accuracy (Δ ref)"]
+    assert rows[0][:6] == ["Implementation", "Model size", "Speed-up vs ref (side by side)", "Model latency (bench)",
+                           "Memory (peak RSS)", "Accuracy (Δ ref)"]
     assert rows[0][-1] == "Est. on pi5 (model + pipeline)"
     assert len(rows) == 1 + 6
     reference = row_of(rows, "fp32")
     assert reference[0] == "fp32 (reference)"
-    assert reference[1:5] == ["6.40 MB · 1.00× ref", "2.15 ms p50 · 465 inf/s · 1.00× vs ref (side by side)", "312 MiB",
-                              "97.8 %"]
+    assert reference[1:6] == ["6.40 MB · 1.00× ref", "1.00×", "2.15 ms p50 · 465 inf/s", "312 MiB", "97.8 %"]
     int8 = row_of(rows, "int8-conv")
     assert int8[0] == "int8-conv · int8 (static QDQ, Conv only)"
-    assert int8[1:7] == ["3.52 MB · 0.55× ref", "1.34 ms p50 · 746 inf/s · 1.60× vs ref (side by side)", "298 MiB",
+    assert int8[1:8] == ["3.52 MB · 0.55× ref", "1.60×", "1.34 ms p50 · 746 inf/s", "298 MiB",
                          "97.6 % · Δ −0.20 pt", "99.3 %", "AUROC 0.905 · Δ −0.007"]
-    assert int8[7] == f"3.90 ms {ESTIMATE_MARK}" and reference[7] == NA
+    assert int8[8] == f"3.90 ms {ESTIMATE_MARK}" and reference[8] == NA
     # Pruning kept most of the accuracy but broke the confidence head: the table must show it.
-    assert row_of(rows, "pruned-50")[6] == "AUROC 0.710 · Δ −0.202"
+    assert row_of(rows, "pruned-50")[7] == "AUROC 0.710 · Δ −0.202"
     failed = row_of(rows, "int8-dyn<all>")
     assert failed[0] == r"❌ int8-dyn\<all\> · int8 (dynamic): FAILED" and set(failed[1:]) == {NA}
     assert row_of(rows, "tensorrt-fp16")[0].endswith("UNAVAILABLE")

@@ -194,21 +194,23 @@ def _size_text(variant: Variant) -> str:
 
 
 def _speed_text(variant: Variant) -> str:
+    """The bench's figures of the model alone, in its own process: a level, not a comparison."""
     p50 = _figure(variant, "model_p50_ms")
     if p50 is None or p50.value is None:
         return NA
+    return _joined(f"{format_figure(p50)} p50", format_figure(_figure(variant, "throughput")))
+
+
+def _speedup_text(variant: Variant) -> str:
+    """The one speed figure that compares: side by side, interleaved with the reference, with its
+    interval and verdict. It has its own column, so it never reads as the ratio of two bench p50s."""
     speedup = _figure(variant, "speedup")
-    speedup_text = _speedup_text(speedup) if speedup is not None and speedup.value is not None else ""
-    return _joined(f"{format_figure(p50)} p50", format_figure(_figure(variant, "throughput")), speedup_text)
-
-
-def _speedup_text(speedup: Figure) -> str:
-    """The speed-up beside a bench p50 comes from another measurement (side by side, interleaved with
-    the reference): it says so, with its interval, so the two never read as one contradictory figure."""
+    if speedup is None or speedup.value is None:
+        return NA
     span = speedup.interval()
     interval = f" [{format_value(span[0], 'x')}, {format_value(span[1], 'x')}]" if span else ""
-    verdict = f", {speedup.verdict}" if speedup.verdict else ""
-    return f"{format_figure(speedup)}{interval} vs ref (side by side{verdict})"
+    verdict = f" · {speedup.verdict}" if speedup.verdict else ""
+    return f"{format_figure(speedup)}{interval}{verdict}"
 
 
 def _accuracy_text(variant: Variant, reference: Variant | None) -> str:
@@ -248,7 +250,8 @@ def implementation_table(report: Report) -> Table:
                     else "estimated_p50_ms")
     with_estimate = any(_figure(variant, estimate_key) for variant in report.variants)
     with_fidelity = any(_figure(variant, "mean_cosine") for variant in report.variants)
-    headers = ["Implementation", "Model size", "Inference speed (model)", "Memory (peak RSS)", "Accuracy (Δ ref)",
+    headers = ["Implementation", "Model size", "Speed-up vs ref (side by side)", "Model latency (bench)",
+               "Memory (peak RSS)", "Accuracy (Δ ref)",
                "Agreement with ref", "Confidence AUROC (Δ ref)"]
     if with_fidelity:
         headers.append("Embedding cosine to ref (mean · min)")
@@ -261,6 +264,7 @@ def implementation_table(report: Report) -> Table:
         row = [
             _status_cell(report, variant),
             figure_cell(_figure(variant, "size_mb"), _size_text(variant)),
+            figure_cell(_figure(variant, "speedup"), _speedup_text(variant)),
             figure_cell(p50, _speed_text(variant)),
             figure_cell(_figure(variant, "peak_rss_mb")),
             figure_cell(_figure(variant, "accuracy"), _accuracy_text(variant, reference)),
@@ -274,10 +278,11 @@ def implementation_table(report: Report) -> Table:
             row.append(figure_cell(_figure(variant, estimate_key)))
         rows.append(row)
     notes = [(
-        "Inference speed: the model alone at batch 1: p50 latency and inferences per second from the bench (each "
-        "variant in its own process: not comparable across variants as a ratio), and the speed-up against "
-        f"{report.reference} from the side-by-side timing (interleaved in one process, with its 95% interval; "
-        "indistinguishable: the interval overlaps parity). Accuracy: on the held-out set, Δ in points against the reference. "
+        f"Speed-up: the one speed figure that compares variants: {report.reference}'s time over this one's, the "
+        "model alone at batch 1, interleaved with the reference in one process, with its 95% interval "
+        "(indistinguishable: the interval overlaps parity); the recommendation reads it. Model latency (bench): "
+        "p50 and inferences per second of the model alone, each variant in its own process: a level on this host, "
+        "not a comparison (two bench p50s need not agree with the speed-up). Accuracy: on the held-out set, Δ in points against the reference. "
         "Agreement: top-1 answers identical to the reference. Confidence AUROC: how well the confidence "
         "head separates right from wrong answers (0.5 is chance): a drop means the model no longer knows "
         "when it is wrong."
