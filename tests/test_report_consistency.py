@@ -65,3 +65,17 @@ def test_report_show_adds_estimate_columns_off_the_target(mc, tmp_path, monkeypa
     assert result.exit_code == 0, result.stdout + result.stderr
     assert "on pi5" in result.stdout and "4.100*" in result.stdout and "9.500*" in result.stdout  # model, pipeline p99
     assert all(len(line) <= 80 for line in result.stdout.splitlines() if line[:1] in "┏┃┡│└")
+
+
+def test_the_accuracy_plot_says_what_one_point_of_accuracy_is():
+    from pathlib import Path
+
+    from mc.report.load import read_report
+    from mc.report.plots import accuracy_latency_plot
+
+    report = read_report(Path(__file__).resolve().parent.parent / "reports" / "baseline" / "quickstart.json")
+    plot = accuracy_latency_plot(report)  # its accuracy was measured on "MNIST-1D test set (1000 samples)"
+    assert "accuracy, % (1 pt = 10 of 1,000 test samples)" in plot
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", plot)
+    for variant in report.variants:  # every variant is labelled and in the legend
+        assert texts.count(variant.name) + sum(t.startswith(variant.name + " ✓") for t in texts) >= 2, variant.name

@@ -223,8 +223,8 @@ def accuracy_latency_plot(report: Report) -> str:
         axes.set_xlim(low / spread, high * spread)
         axes.set_ylim(*_accuracy_domain([p.accuracy for p in points]))
         axes.set_xlabel(f"model p50 latency, ms (log scale; measured on {host_name(report.measurement)}, batch 1)")
-        per_point = f"; 1 point = {samples / 100:g} of {samples:,} test samples" if samples else ""
-        axes.set_ylabel(f"accuracy, % (held-out set{per_point})")
+        per_point = f"1 pt = {samples / 100:g} of {samples:,} test samples" if samples else "held-out set"
+        axes.set_ylabel(f"accuracy, % ({per_point})")
         reference_accuracy = _value(report.variant(report.reference), "accuracy")
         if reference_accuracy is not None:
             axes.axhline(reference_accuracy, color=MUTED, linestyle=":", linewidth=1.0, zorder=1)
