@@ -354,7 +354,7 @@ def test_html_accuracy_plot_marks_the_pareto_front_and_sizes_markers_by_area(pag
     assert hovers == {"fp32": "on the Pareto front", "int8-conv": "on the Pareto front",
                       "distilled-tiny": "on the Pareto front", "pruned-50": "dominated"}
     diameters = marker_diameters(report, [Point(v.name, 1.0, 1.0) for v in report.variants if v.status == "ok"])
-    assert diameters["fp32"] == pytest.approx(30.0)
+    assert diameters["fp32"] == pytest.approx(24.0)
     assert diameters["int8-conv"] ** 2 / diameters["fp32"] ** 2 == pytest.approx(3.52 / 6.4, rel=0.02)  # area ∝ size
     texts = re.findall(r"<text[^>]*>([^<]*)</text>", plot)
     assert "distilled-tiny ✓ recommended" in texts

@@ -18,6 +18,7 @@ BOX = "┏┃┡│└┗┣╇┩┛┓"
 
 
 def _table_lines(text: str) -> list[str]:
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)  # styles (bold headers) where rich thinks it writes to a terminal
     return [line for line in text.splitlines() if line[:1] in BOX]
 
 
@@ -121,3 +122,27 @@ def test_quiet_silences_progress(mc, capsys):
     finally:
         set_state(CliState())
     assert capsys.readouterr().err == ""
+
+
+def test_compare_in_a_terminal_is_a_table_that_fits_and_names_the_regression(mc, narrow, monkeypatch, tmp_path):
+    import json
+
+    from test_recommendation import _with_intervals
+
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # rich: treat stdout as a terminal (a person reading)
+    monkeypatch.setenv("NO_COLOR", "1")
+    base, slow = tmp_path / "base.json", tmp_path / "slow.json"
+    base.write_text(json.dumps(_with_intervals(json.loads(BASELINE.read_text()), {})))
+    slow.write_text(json.dumps(_with_intervals(json.loads(BASELINE.read_text()), {"int8-static": 1.5})))
+    result = mc("report", "compare", base, slow)
+    assert result.exit_code == 1
+    lines = _table_lines(result.stdout)
+    assert lines and all(len(line) <= 80 for line in lines) and "…" not in result.stdout
+    assert "FAIL" in result.stdout and "| int8-static |" not in result.stdout  # a table, not Markdown
+    regressions = [line for line in lines if "REGRESSION" in line]
+    assert len(regressions) == 1 and regressions[0].startswith("│ int8-static ")
+
+
+def test_compare_in_a_pipe_stays_markdown(mc, narrow):
+    result = mc("report", "compare", BASELINE, BASELINE)
+    assert result.exit_code == 0 and "| variant | check | base | new | verdict | note |" in result.stdout
