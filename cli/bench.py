@@ -205,13 +205,13 @@ def bench(
     arrivals: str = typer.Option("fixed", "--arrivals", help="fixed or poisson arrivals (realtime)."),
     reference: str | None = typer.Option(None, "--reference", help="The fp32 reference: top-1 agreement for classifiers, embedding fidelity for text models."),
     batch_size: int = typer.Option(32, "--batch-size", help="Samples per batch (throughput)."),
-    queries: int | None = typer.Option(None, "--queries", help="Minimum queries of the latency scenario [default: 662, so p99 is reported]; timed calls per length for text models [default: 200]."),
+    queries: int | None = typer.Option(None, "--queries", help="Minimum queries of the latency scenario \\[default: 662, so p99 is reported]; timed calls per length for text models \\[default: 200]."),
     warmup: int = typer.Option(32, "--warmup", help="Untimed requests before measuring."),
     seed: int = typer.Option(0, "--seed", help="Seed of the Poisson arrivals."),
     fixed_quality: bool = typer.Option(False, "--fixed-quality", help="Keep the quality level fixed (no adaptive control)."),
     input_shape: str | None = typer.Option(None, "--input-shape", help="A factory's input shape, batch first, e.g. 1,1,40."),
     workload: str = typer.Option("auto", "--workload", help="auto (each model's own), pipeline or text: the workload every variant must run."),
-    data: Path | None = typer.Option(None, "--data", help="Text models: a UTF-8 text file for fidelity and timing [default: Python's own reference docs]."),
+    data: Path | None = typer.Option(None, "--data", help="Text models: a UTF-8 text file for fidelity and timing \\[default: Python's own reference docs]."),
     json_path: Path | None = typer.Option(None, "--json", help="Write the result (schema mc.bench/2) here."),
 ) -> None:
     """Bench variants under a target profile, each in a fresh process; classifiers and text models in one run.

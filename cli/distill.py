@@ -21,7 +21,7 @@ def distill(
     epochs: int = typer.Option(80, help="Maximum epochs (early stopping may end sooner)."),
     patience: int = typer.Option(15, help="Epochs without validation improvement before stopping."),
     seed: int = typer.Option(0, help="Random seed."),
-    output: Path | None = typer.Option(None, "-o", "--output", help="Checkpoint path [default: out/<student>.distilled.pt]."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Checkpoint path \\[default: out/<student>.distilled.pt]."),
     json_path: Path | None = typer.Option(None, "--json", help="Write the result as JSON here."),
 ) -> None:
     """Distil TEACHER into a smaller student: softened answers, labels, and the confidence head."""

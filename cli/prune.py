@@ -24,7 +24,7 @@ def prune(
     importance: str = typer.Option("magnitude", help="Channel importance: magnitude or taylor."),
     global_pruning: bool = typer.Option(False, "--global/--per-layer", help="One ranking across layers, or the same ratio per layer."),
     round_to: int = typer.Option(8, help="Round channel counts to a multiple of this."),
-    output: Path | None = typer.Option(None, "-o", "--output", help="Checkpoint path [default: out/<model>.pruned.pt]."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Checkpoint path \\[default: out/<model>.pruned.pt]."),
     json_path: Path | None = typer.Option(None, "--json", help="Write the result as JSON here."),
 ) -> None:
     """Prune MODEL; fine-tune to recover accuracy; save a checkpoint that `mc export` takes as is."""

@@ -26,7 +26,7 @@ def show(report: Path = typer.Argument(..., help="A report.json or a run directo
 @app.command("render")
 @handles_errors
 def render(report: Path = typer.Argument(..., help="A report.json or a run directory."),
-           output: Path | None = typer.Option(None, "-o", "--output", help="Directory for report.md and report.html [default: beside the JSON].")) -> None:
+           output: Path | None = typer.Option(None, "-o", "--output", help="Directory for report.md and report.html \\[default: beside the JSON].")) -> None:
     """Write report.md and report.html again from report.json alone."""
     from mc.report.load import read_report
     from mc.report.render import write_renderings
@@ -43,7 +43,7 @@ def render(report: Path = typer.Argument(..., help="A report.json or a run direc
 def compare(
     base: Path = typer.Argument(..., help="The baseline report.json (e.g. a committed one)."),
     new: Path = typer.Argument(..., help="The new report.json or run directory."),
-    fail_on: str | None = typer.Option(None, help="Checks that fail the gate, comma-separated: status,gates,size,accuracy,auroc,fidelity,latency [default: all]."),
+    fail_on: str | None = typer.Option(None, help="Checks that fail the gate, comma-separated: status,gates,size,accuracy,auroc,fidelity,latency \\[default: all]."),
     size_tolerance: float = typer.Option(0.01, help="Relative size growth allowed."),
     accuracy_tolerance: float = typer.Option(0.2, help="Accuracy points that may be lost."),
     auroc_tolerance: float = typer.Option(0.01, help="Confidence AUROC that may be lost."),

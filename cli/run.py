@@ -104,7 +104,7 @@ def run(
     no_cache: bool = typer.Option(False, "--no-cache", help="Rebuild every step instead of reusing cached artifacts."),
     json_path: Path | None = typer.Option(None, "--json", help="Also write report.json here."),
     objective: str | None = typer.Option(None, "--objective", help="latency, size or accuracy: what the recommendation "
-                                         "optimizes among variants that pass every gate [default: the recipe's objective, else latency]."),
+                                         "optimizes among variants that pass every gate \\[default: the recipe's objective, else latency]."),
 ) -> None:
     """Run a recipe end to end: build, bench and report every variant; recommend one.
 

@@ -146,3 +146,18 @@ def test_compare_in_a_terminal_is_a_table_that_fits_and_names_the_regression(mc,
 def test_compare_in_a_pipe_stays_markdown(mc, narrow):
     result = mc("report", "compare", BASELINE, BASELINE)
     assert result.exit_code == 0 and "| variant | check | base | new | verdict | note |" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["bench", "quantize", "compile", "export"])
+def test_help_states_defaults_the_option_has_none_of_its_own(mc, command, monkeypatch):
+    """`[default: ...]` written in a help text is rich markup unless escaped: it vanished, leaving
+    "scenario ; timed calls ... ." in --help."""
+    monkeypatch.setenv("COLUMNS", "400")  # one line per option
+    result = mc(command, "--help")
+    assert result.exit_code == 0
+    text = result.stdout
+    assert not re.search(r" [.;](\s|$)", text, re.M), "a stray ' .' or ' ;' where a [default: ...] was eaten"
+    expected = "[default: 662, so p99 is reported]" if command == "bench" else "[default: MNIST-1D test set]"
+    if command == "quantize":
+        expected = "[default: 512 MNIST-1D training samples]"
+    assert expected in text
