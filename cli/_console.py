@@ -142,6 +142,9 @@ def print_table(table: Table, console: Console | None = None) -> None:
         console.print(_fitted(console, _part(table, [first, *group], title, caption), width))
 
 
+SHORT_HEADER = 12  # characters: headers up to this long are never wrapped
+
+
 def _column_ranges(console: Console, table: Table) -> tuple[list[int], list[int], int]:
     """Per column the longest word and the longest line (no padding), and what borders and padding
     add to the table: a no-wrap column needs its longest line (rich measures its words)."""
@@ -149,7 +152,8 @@ def _column_ranges(console: Console, table: Table) -> tuple[list[int], list[int]
     ranges = [[Measurement.get(console, unbounded, cell) for cell in (column.header, *column.cells)]
               for column in table.columns]
     highs = [max(r.maximum for r in cells) for cells in ranges]
-    lows = [high if column.no_wrap else max(r.minimum for r in cells)
+    # A short header ("p99 ms", "size MB") stays on one line; a long one wraps between its words.
+    lows = [high if column.no_wrap else max(max(r.minimum for r in cells), min(cells[0].maximum, SHORT_HEADER))
             for column, cells, high in zip(table.columns, ranges, highs)]
     overhead = Measurement.get(console, unbounded, table).maximum - sum(highs)
     return lows, highs, overhead

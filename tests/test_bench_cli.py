@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import assert_one_line_error
+from conftest import PROGRESS_LINE, assert_one_line_error
 from mc.targets import load_target
 
 CRASHER = '''
@@ -100,7 +100,7 @@ def test_failing_variants_are_reported_and_the_others_still_run(mc, tmp_path):
     result = mc("bench", corrupt, f"{crasher}:make", "mobile-tiny", "--target", "pi5", "--scenario", "throughput",
                 "--duration", "0.5", "--json", out)
     assert result.exit_code == 1, result.stdout + result.stderr
-    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip() and not PROGRESS_LINE.match(line)]
     assert lines == ["error: 2 of 3 variants failed (" + f"{corrupt}, {crasher}:make); the others were benched"]
     assert "Traceback" not in result.stdout + result.stderr
     data = json.loads(out.read_text())
