@@ -160,6 +160,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--recipe", default="quickstart")
     parser.add_argument("--slow-variant", default="int8-dynamic")
+    parser.add_argument("--keep", type=Path, default=None, help="copy each run's report.json here, to study them later")
     args = parser.parse_args()
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="mc-decisions-") as tmp:
@@ -173,6 +174,9 @@ def main() -> None:
             latest = next(out.iterdir()) / "latest"
             report = json.loads((latest / "report.json").read_text())
             runs.append((latest.resolve(), report, seconds))
+            if args.keep:
+                args.keep.mkdir(parents=True, exist_ok=True)
+                (args.keep / f"run{index + 1}.json").write_text(json.dumps(report))
             print(f"run {index + 1}: {seconds / 60:.1f} min wall, recommendation: {report['recommendation']['variant']} "
                   f"({report['recommendation']['reason']})", flush=True)
 
