@@ -41,7 +41,7 @@ def wrote(artifact, json_path: Path | None, detail: str = "") -> None:
     record = artifact.record
     path = artifact.path
     if path is not None and Path(path).is_dir():
-        out().print(f"wrote {escape(str(path))}/: model.onnx ({record.size_bytes / 2**20:.1f} MiB) with its sidecar, config and tokenizer{detail}")
+        out().print(f"wrote {escape(str(path))}/: model.onnx ({record.size_bytes / 1e6:.1f} MB) with its sidecar, config and tokenizer{detail}")
     else:
         out().print(f"wrote {escape(str(path))}{detail} and {escape(str(path))}.json")
     write_json_result(json_path, record.to_json())

@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from mc_cli._console import RichProgress, out, write_json_result
+from mc_cli._console import RichProgress, out, print_table, write_json_result
 from mc_cli._errors import build_config, handles_errors
 
 
@@ -84,8 +84,10 @@ def render_pipeline(result: dict[str, Any], variants: list[dict[str, Any]]) -> N
     timing.add_column("variant", overflow="fold")
     for column in _timing_columns(scenario["name"], settings):
         timing.add_column(column, justify="right")
-    if estimate_label:
+    if estimate_label:  # the same quantity as the measured columns: the scenario's latency, for the target
         timing.add_column("est. p50 ms", justify="right")
+        if scenario["name"] == "realtime":
+            timing.add_column("est. p99 ms", justify="right")
     timing.add_column("peak RSS MB", justify="right")
     with_peak = any(variant["measured"].get("peak") for variant in ok)
     if with_peak:
@@ -93,8 +95,11 @@ def render_pipeline(result: dict[str, Any], variants: list[dict[str, Any]]) -> N
     for variant in ok:
         cells = [escape(variant["artifact"]), *_timing_cells(scenario["name"], variant["measured"]["scenario"])]
         if estimate_label:
-            cells.append(_ms((variant["estimated"] or {}).get("latency_ms")))
-        cells.append("n/a" if variant["peak_rss_mb"] is None else f"{variant['peak_rss_mb']:.0f}")
+            estimated = variant["estimated"] or {}
+            cells.append(_ms(estimated.get("latency_ms")))
+            if scenario["name"] == "realtime":
+                cells.append(_ms(((estimated.get("pipeline") or {}).get("latency_ms") or {}).get("p99")))
+        cells.append("n/a" if variant["peak_rss_mb"] is None else f"{variant['peak_rss_mb'] * 2**20 / 1e6:.0f}")
         if with_peak:
             cells.append(_of_peak(variant["measured"].get("peak")))
         timing.add_row(*cells)
@@ -114,8 +119,8 @@ def render_pipeline(result: dict[str, Any], variants: list[dict[str, Any]]) -> N
             control["final_level"] + (f" ({changes} change{'s' if changes != 1 else ''})" if changes else ""),
         )
     if ok:
-        console.print(timing)
-        console.print(quality)
+        print_table(timing, console)
+        print_table(quality, console)
     for variant in ok:
         overhead = variant["measured"]["pipeline_overhead"]["added_ms"]
         model = variant["measured"]["model_latency_ms"]
@@ -130,10 +135,18 @@ def render_pipeline(result: dict[str, Any], variants: list[dict[str, Any]]) -> N
             console.print(f"  {escape(estimate['label'])}: not available ({escape(str(estimate['reason']))})")
         else:
             console.print(
-                f"  {estimate['label']}: model {estimate['model_latency_ms']:.2f} ms + pipeline "
-                f"{estimate.get('pipeline_overhead_ms', 0.0):.2f} ms: a roofline estimate at the efficiency reached here "
-                f"({estimate['efficiency']:.2%} of this host's roofline), not a measurement"
+                f"  {estimate['label']}: model alone p50 {estimate['model_latency_ms']:.2f} ms: a roofline estimate at the "
+                f"efficiency reached here ({estimate['efficiency']:.2%} of this host's roofline), not a measurement"
             )
+            pipeline = estimate.get("pipeline")
+            if pipeline:
+                latency = pipeline["latency_ms"]
+                console.print(
+                    f"  {estimate['label']}: the {scenario['name']} scenario p50 {_ms(latency.get('p50'))} ms, p99 "
+                    f"{_ms(latency.get('p99'))} ms, {pipeline['dropped']} dropped, final level {pipeline['final_level']}: "
+                    f"{escape(pipeline['method'])} ({pipeline['service_ms']:.2f} ms per request: the model's estimate + the "
+                    "pipeline's own cost measured here)"
+                )
     host_peak = measurement.get("host_peak")
     if with_peak and host_peak and "fp32_gflops" in host_peak:
         int8 = f"{host_peak['int8_gops']:.1f} GOP/s ({host_peak['int8_kernel']})" if host_peak.get("int8_gops") else "not measured"
@@ -141,8 +154,12 @@ def render_pipeline(result: dict[str, Any], variants: list[dict[str, Any]]) -> N
                       f"{host_peak['threads']} thread(s): fp32 {host_peak['fp32_gflops']:.1f} GFLOP/s (torch.mm), int8 {int8}[/dim]")
     console.print(
         "[dim]n/a: too few queries for that percentile (p90 needs 64, p99 needs 662). AUROC, ECE: the confidence "
-        "head (type-2 AUROC, calibration error); quality: the pipeline's mean overall quality score.[/dim]"
+        "head (type-2 AUROC, calibration error); quality: the pipeline's mean overall quality score. MB = 10^6 bytes.[/dim]"
     )
+    if ok:
+        from mc.report.content import quality_levels_note
+
+        console.print(f"[dim]level: {escape(quality_levels_note())}[/dim]")
 
 
 def render_text(result: dict[str, Any], variants: list[dict[str, Any]]) -> None:
@@ -162,7 +179,7 @@ def render_text(result: dict[str, Any], variants: list[dict[str, Any]]) -> None:
     table.add_column("variant", overflow="fold")
     for length in text["lengths"]:
         table.add_column(f"{length} tok", justify="right")
-    for column in ("peak RSS MB", "MiB", "size", "mean cos", "min cos"):
+    for column in ("peak RSS MB", "MB", "size", "mean cos", "min cos"):
         table.add_column(column, justify="right")
     for variant in ok:
         cells = [escape(variant["artifact"]) + (" (reference)" if variant["artifact"] == reference else "")]
@@ -171,11 +188,11 @@ def render_text(result: dict[str, Any], variants: list[dict[str, Any]]) -> None:
             cells.append(f"{_ms(latency['p50'])} / {_ms(latency['p90'])}")
         fidelity = variant["fidelity"] or {}
         ratio = variant["size_bytes"] / reference_size if reference_size else None
-        cells += ["n/a" if variant["peak_rss_mb"] is None else f"{variant['peak_rss_mb']:.0f}",
-                  f"{variant['size_bytes'] / 2**20:.1f}", "n/a" if ratio is None else f"{ratio:.2f}x",
+        cells += ["n/a" if variant["peak_rss_mb"] is None else f"{variant['peak_rss_mb'] * 2**20 / 1e6:.0f}",
+                  f"{variant['size_bytes'] / 1e6:.1f}", "n/a" if ratio is None else f"{ratio:.2f}x",
                   _ratio4(fidelity.get("mean_cosine")), _ratio4(fidelity.get("min_cosine"))]
         table.add_row(*cells)
-    console.print(table)
+    print_table(table, console)
 
 
 def render(result: dict[str, Any]) -> None:
@@ -241,13 +258,13 @@ def bench(
     arrivals: str = typer.Option("fixed", "--arrivals", help="fixed or poisson arrivals (realtime)."),
     reference: str | None = typer.Option(None, "--reference", help="The fp32 reference: top-1 agreement for classifiers, embedding fidelity for text models."),
     batch_size: int = typer.Option(32, "--batch-size", help="Samples per batch (throughput)."),
-    queries: int | None = typer.Option(None, "--queries", help="Minimum queries of the latency scenario [default: 662, so p99 is reported]; timed calls per length for text models [default: 200]."),
+    queries: int | None = typer.Option(None, "--queries", help="Minimum queries of the latency scenario \\[default: 662, so p99 is reported]; timed calls per length for text models \\[default: 200]."),
     warmup: int = typer.Option(32, "--warmup", help="Untimed requests before measuring."),
     seed: int = typer.Option(0, "--seed", help="Seed of the Poisson arrivals."),
     fixed_quality: bool = typer.Option(False, "--fixed-quality", help="Keep the quality level fixed (no adaptive control)."),
     input_shape: str | None = typer.Option(None, "--input-shape", help="A factory's input shape, batch first, e.g. 1,1,40."),
     workload: str = typer.Option("auto", "--workload", help="auto (each model's own), pipeline or text: the workload every variant must run."),
-    data: Path | None = typer.Option(None, "--data", help="Text models: a UTF-8 text file for fidelity and timing [default: Python's own reference docs]. Classifiers: a built-in data setting (mnist1d-hard) [default: MNIST-1D test set]."),
+    data: Path | None = typer.Option(None, "--data", help="Text models: a UTF-8 text file for fidelity and timing \\[default: Python's own reference docs]. Classifiers: a built-in data setting (mnist1d-hard) \\[default: MNIST-1D test set]."),
     json_path: Path | None = typer.Option(None, "--json", help="Write the result (schema mc.bench/2) here."),
     remote: str | None = typer.Option(None, "--remote", help="Bench on the device over SSH: [user@]host[:port] (ONNX models and bundles; the host's run stays beside it)."),
     ssh_option: list[str] = typer.Option([], "--ssh-option", help="Passed to ssh/scp as -o (repeatable), e.g. IdentityFile=~/.ssh/pi."),

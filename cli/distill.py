@@ -25,7 +25,7 @@ def distill(
                                      help="Afterwards, retrain the student's confidence head alone on augmented training data (never the test set)."),
     data: str = typer.Option("mnist1d", "--data", help="Built-in data: mnist1d or mnist1d-hard."),
     seed: int = typer.Option(0, help="Random seed."),
-    output: Path | None = typer.Option(None, "-o", "--output", help="Checkpoint path [default: out/<student>.distilled.pt]."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Checkpoint path \\[default: out/<student>.distilled.pt]."),
     json_path: Path | None = typer.Option(None, "--json", help="Write the result as JSON here."),
 ) -> None:
     """Distil TEACHER into a smaller student: softened answers, labels, and the confidence head."""

@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from mc_cli._console import out, write_json_result
+from mc_cli._console import out, print_table, write_json_result
 from mc_cli._errors import handles_errors
 
 
@@ -34,7 +34,7 @@ def doctor(json_path: Path | None = typer.Option(None, "--json", help="Write the
             status = "[yellow]missing[/]"
         table.add_row(escape(backend["name"]), status, escape(backend["version"] or ""), escape(backend["purpose"]),
                       "" if backend["present"] else escape(backend["install"]))  # 'mc[tensorrt]' is no markup
-    console.print(table)
+    print_table(table, console)
     cuda = report["cuda"]
     console.print(
         "CUDA: " + (f"[green]available[/] ({cuda['device']}, {cuda['count']} device(s))" if cuda["available"]
@@ -54,7 +54,7 @@ def doctor(json_path: Path | None = typer.Option(None, "--json", help="Write the
     for entry in report["compile_backends"]:
         status = "[green]available[/]" if entry["available"] else f"[yellow]missing[/]: {escape(entry['missing'])}"
         compile_table.add_row(entry["backend"], entry["device"], status)
-    console.print(compile_table)
+    print_table(compile_table, console)
     write_json_result(json_path, report)
 
 

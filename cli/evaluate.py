@@ -15,7 +15,7 @@ from mc_cli._render import format_metrics
 @handles_errors
 def evaluate(
     model: str = typer.Argument(..., help="Zoo name, checkpoint, factory or .onnx file."),
-    data: Path | None = typer.Option(None, help="Labelled data (.npz with x and y) or a built-in setting (mnist1d-hard) [default: MNIST-1D test set]."),
+    data: Path | None = typer.Option(None, help="Labelled data (.npz with x and y) or a built-in setting (mnist1d-hard) \\[default: MNIST-1D test set]."),
     reference: str | None = typer.Option(None, help="A reference model (e.g. the fp32 original) for top-1 agreement."),
     input_shape: str | None = typer.Option(None, help="A factory's input shape, batch first, e.g. 1,1,40."),
     json_path: Path | None = typer.Option(None, "--json", help="Write the result as JSON here."),

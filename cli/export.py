@@ -15,9 +15,9 @@ from mc_cli._render import format_metrics, parity_line, pass_context, say, wrote
 def export(
     model: str = typer.Argument(..., help="Zoo name, checkpoint (.pt), file.py:factory, module:factory or a Hugging Face model directory."),
     output: Path = typer.Option(..., "-o", "--output", help="Where to write the .onnx file (its sidecar goes to <file>.json); a directory for text models."),
-    opset: int | None = typer.Option(None, help="ONNX opset [default: 18; Optimum's own for Hugging Face models]."),
+    opset: int | None = typer.Option(None, help="ONNX opset \\[default: 18; Optimum's own for Hugging Face models]."),
     tolerance: float = typer.Option(1e-4, help="Largest allowed |torch - onnx| difference on any output."),
-    data: Path | None = typer.Option(None, help="Evaluation data (.npz/.npy/folder) [default: MNIST-1D test set]; text models: a text file."),
+    data: Path | None = typer.Option(None, help="Evaluation data (.npz/.npy/folder) \\[default: MNIST-1D test set]; text models: a text file."),
     input_shape: str | None = typer.Option(None, help="A factory's input shape, batch first, e.g. 1,1,40."),
     task: str = typer.Option("feature-extraction", help="Hugging Face directories: the Optimum task to export for."),
     exporter: str = typer.Option("auto", help="auto, dynamo (torch.onnx) or optimum (Hugging Face directories)."),

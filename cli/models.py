@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from mc_cli._console import out, write_json_result
+from mc_cli._console import out, print_table, write_json_result
 from mc_cli._errors import handles_errors
 
 
@@ -29,7 +29,7 @@ def models(json_path: Path | None = typer.Option(None, "--json", help="Write the
         checkpoint = (row["checkpoint_kind"] or "[dim]none[/dim]").replace(" checkpoint", "")
         count = lambda value: "n/a" if value is None else f"{value:,}"  # noqa: E731
         table.add_row(row["name"], count(row["parameters"]), count(row["macs"]), accuracy, auroc, hard, checkpoint)
-    out().print(table)
+    print_table(table)
     for row in rows:
         if row.get("modality") == "text":
             note = row.get("unavailable") or f"backbone {row['backbone']}, MACs for {row['input_shape'][1]} tokens; export, quantize and bench it by name"

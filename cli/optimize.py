@@ -53,12 +53,12 @@ def optimize(
     max_auroc_drop: float = typer.Option(0.02, help="Largest confidence-AUROC drop allowed."),
     objective: str = typer.Option("latency", help="Among candidates indistinguishable on speed from the fastest: latency "
                                   "(fastest point estimate), size (smallest) or accuracy (most accurate)."),
-    runtimes: str | None = typer.Option(None, help="Runtimes to try, comma-separated [default: every one the target lists]."),
+    runtimes: str | None = typer.Option(None, help="Runtimes to try, comma-separated \\[default: every one the target lists]."),
     precisions: str = typer.Option("fp32,int8,fp16", help="Precisions to try (fp16 only where the target computes in fp16)."),
     max_seconds: float = typer.Option(20.0, help="Budget of the side-by-side timing, in seconds."),
-    threads: int | None = typer.Option(None, min=1, help="Threads [default: the target's, capped at this host's cores]."),
-    data: Path | None = typer.Option(None, help="Labelled data (.npz with x, y) the candidates are judged on [default: MNIST-1D validation split]."),
-    calibration: Path | None = typer.Option(None, help="Calibration data for int8 [default: 512 MNIST-1D training samples]."),
+    threads: int | None = typer.Option(None, min=1, help="Threads \\[default: the target's, capped at this host's cores]."),
+    data: Path | None = typer.Option(None, help="Labelled data (.npz with x, y) the candidates are judged on \\[default: MNIST-1D validation split]."),
+    calibration: Path | None = typer.Option(None, help="Calibration data for int8 \\[default: 512 MNIST-1D training samples]."),
     input_shape: str | None = typer.Option(None, help="A factory's sample shape, e.g. 1,40."),
     json_path: Path | None = typer.Option(None, "--json", help="Write the whole result (optimize.json) here too."),
 ) -> None:

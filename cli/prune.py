@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from mc_cli._console import out
+from mc_cli._console import out, print_table
 from mc_cli._errors import build_config, handles_errors
 from mc_cli._render import format_metrics, pass_context, say, wrote
 
@@ -27,7 +27,7 @@ def prune(
     recalibrate: bool = typer.Option(True, "--recalibrate/--no-recalibrate",
                                      help="Afterwards, retrain the confidence head alone on augmented training data (never the test set)."),
     data: str = typer.Option("mnist1d", "--data", help="Built-in data to fine-tune and score on: mnist1d or mnist1d-hard."),
-    output: Path | None = typer.Option(None, "-o", "--output", help="Checkpoint path [default: out/<model>.pruned.pt]."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Checkpoint path \\[default: out/<model>.pruned.pt]."),
     json_path: Path | None = typer.Option(None, "--json", help="Write the result as JSON here."),
 ) -> None:
     """Prune MODEL; fine-tune to recover accuracy; save a checkpoint that `mc export` takes as is."""
@@ -50,7 +50,7 @@ def prune(
     for label in ("before", "after"):
         row = metrics[label]
         table.add_row(label, f"{row['parameters']:,}", f"{row['macs']:,}", format_metrics(row["test"]))
-    out().print(table)
+    print_table(table)
     out().print(f"params {metrics['ratios']['parameters']:.2f}x, MACs {metrics['ratios']['macs']:.2f}x; "
                 f"{len(metrics['layers_shrunk'])} tensors shrank")
     if "recalibration" in metrics:

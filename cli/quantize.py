@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from mc_cli._console import err, out
+from mc_cli._console import err, print_table
 from mc_cli._errors import build_config, handles_errors
 from mc_cli._render import format_metrics, pass_context, say, wrote
 
@@ -39,14 +39,14 @@ def _print_precision(table: dict, show_nodes: bool) -> None:
             summary.add_column(column, justify="left" if column == "op type" else "right")
         for op, counts in table["summary"].items():
             summary.add_row(escape(op), *(str(counts.get(key, 0)) for key in ("int8", "fp16", "int8 weights, fp32 compute", "fp32")))
-        out().print(summary)
+        print_table(summary)
     if show_nodes:
         nodes = Table(title="per node")
         for column in ("node", "module", "op", "precision", "kernel"):
             nodes.add_column(column)
         for row in table["nodes"]:
             nodes.add_row(*(escape(str(row.get(key, ""))) for key in ("node", "module", "op_type", "precision", "kernel")))
-        out().print(nodes)
+        print_table(nodes)
 
 
 def _print_candidates(rows: list[dict]) -> None:
@@ -61,24 +61,24 @@ def _print_candidates(rows: list[dict]) -> None:
         figures = ([_fmt(row.get("mean_cosine"), ".4f"), _fmt(row.get("min_cosine"), ".4f")] if text else
                    [_fmt(row.get("accuracy"), ".2%"), _fmt(row.get("top1_agreement"), ".1%"), _fmt(row.get("confidence_auroc"), ".3f")])
         table.add_row(escape(row["short_label"]), speed, *figures, f"{row['size_bytes'] / 1024:.0f}", escape(str(row["error"] or row["reason"])))
-    out().print(table)
+    print_table(table)
 
 
 @handles_errors
 def quantize(
     model: str = typer.Argument(..., help="An .onnx file, a zoo name / checkpoint / factory / Hugging Face directory (exported first), or an exported text model directory."),
-    mode: Mode | None = typer.Option(None, help="dynamic, static (calibrated), fp16, or auto (measured search) [default: static; dynamic for text models]."),
-    output: Path | None = typer.Option(None, "-o", "--output", help="Output path [default: <input>.<mode>.onnx]."),
+    mode: Mode | None = typer.Option(None, help="dynamic, static (calibrated), fp16, or auto (measured search) \\[default: static; dynamic for text models]."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Output path \\[default: <input>.<mode>.onnx]."),
     target: str = typer.Option("x86-cpu", help="Target profile: its int8 preset and thread count (or a .yaml)."),
     backend: str = typer.Option("onnxruntime", help="onnxruntime, or torch (dynamic int8 of Linear/LSTM/GRU in PyTorch)."),
-    calibration: Path | None = typer.Option(None, help="Calibration data (.npz/.npy/folder) [default: 512 MNIST-1D training samples]."),
+    calibration: Path | None = typer.Option(None, help="Calibration data (.npz/.npy/folder) \\[default: 512 MNIST-1D training samples]."),
     calibration_samples: int = typer.Option(256, help="How many calibration samples to use."),
-    method: str | None = typer.Option(None, help="Calibration method: minmax, entropy, percentile [default: minmax]."),
-    quant_format: str | None = typer.Option(None, "--format", help="qdq or qoperator [default: the target's]."),
-    activation_type: str | None = typer.Option(None, help="int8 or uint8 activations [default: the target's]."),
-    weight_type: str | None = typer.Option(None, help="int8 or uint8 weights [default: the target's]."),
-    per_channel: bool | None = typer.Option(None, "--per-channel/--per-tensor", help="Weight scales per output channel [default: the target's]."),
-    reduce_range: bool | None = typer.Option(None, "--reduce-range/--full-range", help="7-bit weights, for x86 without VNNI [default: the target's]."),
+    method: str | None = typer.Option(None, help="Calibration method: minmax, entropy, percentile \\[default: minmax]."),
+    quant_format: str | None = typer.Option(None, "--format", help="qdq or qoperator \\[default: the target's]."),
+    activation_type: str | None = typer.Option(None, help="int8 or uint8 activations \\[default: the target's]."),
+    weight_type: str | None = typer.Option(None, help="int8 or uint8 weights \\[default: the target's]."),
+    per_channel: bool | None = typer.Option(None, "--per-channel/--per-tensor", help="Weight scales per output channel \\[default: the target's]."),
+    reduce_range: bool | None = typer.Option(None, "--reduce-range/--full-range", help="7-bit weights, for x86 without VNNI \\[default: the target's]."),
     op_types: str | None = typer.Option(None, help="Op types to quantize, comma-separated (e.g. Conv,MatMul)."),
     exclude_nodes: str | None = typer.Option(None, help="Node names to keep in fp32, comma-separated."),
     preprocess: bool = typer.Option(True, "--preprocess/--no-preprocess", help="ORT's quant_pre_process first."),
@@ -88,8 +88,8 @@ def quantize(
     min_cosine: float = typer.Option(0.98, help="Text models, auto: smallest cosine similarity to fp32 on any one text."),
     objective: str = typer.Option("latency", help="auto: latency (fastest beyond timing noise; ties: smallest), size (smallest not "
                                   "significantly slower than fp32) or accuracy (most accurate of those faster than fp32)."),
-    threads: int | None = typer.Option(None, min=1, help="Threads for timing and scoring [default: the target's, capped at this host's cores]."),
-    data: Path | None = typer.Option(None, help="Labelled held-out data (.npz with x, y) [default: MNIST-1D test set]; text models: a text file."),
+    threads: int | None = typer.Option(None, min=1, help="Threads for timing and scoring \\[default: the target's, capped at this host's cores]."),
+    data: Path | None = typer.Option(None, help="Labelled held-out data (.npz with x, y) \\[default: MNIST-1D test set]; text models: a text file."),
     show_nodes: bool = typer.Option(False, "--nodes", help="Print the per-node precision table too."),
     json_path: Path | None = typer.Option(None, "--json", help="Write the result as JSON here."),
 ) -> None:

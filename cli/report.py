@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from mc_cli._console import out
+from mc_cli._console import out, print_table
 from mc_cli._errors import handles_errors
 
 app = typer.Typer(help="Show, render and compare run reports (compare is the CI regression gate).", no_args_is_help=True)
@@ -26,7 +26,7 @@ def show(report: Path = typer.Argument(..., help="A report.json or a run directo
 @app.command("render")
 @handles_errors
 def render(report: Path = typer.Argument(..., help="A report.json or a run directory."),
-           output: Path | None = typer.Option(None, "-o", "--output", help="Directory for report.md and report.html [default: beside the JSON].")) -> None:
+           output: Path | None = typer.Option(None, "-o", "--output", help="Directory for report.md and report.html \\[default: beside the JSON].")) -> None:
     """Write report.md and report.html again from report.json alone."""
     from mc.report.load import read_report
     from mc.report.render import write_renderings
@@ -43,7 +43,7 @@ def render(report: Path = typer.Argument(..., help="A report.json or a run direc
 def compare(
     base: Path = typer.Argument(..., help="The baseline report.json (e.g. a committed one)."),
     new: Path = typer.Argument(..., help="The new report.json or run directory."),
-    fail_on: str | None = typer.Option(None, help="Checks that fail the gate, comma-separated: status,gates,size,accuracy,auroc,fidelity,latency [default: all]."),
+    fail_on: str | None = typer.Option(None, help="Checks that fail the gate, comma-separated: status,gates,size,accuracy,auroc,fidelity,latency \\[default: all]."),
     size_tolerance: float = typer.Option(0.01, help="Relative size growth allowed."),
     accuracy_tolerance: float = typer.Option(0.2, help="Accuracy points that may be lost."),
     auroc_tolerance: float = typer.Option(0.01, help="Confidence AUROC that may be lost."),
@@ -66,7 +66,10 @@ def compare(
                               latency=latency_tolerance)
     comparison = compare_reports(read_report(base), read_report(new), checks, tolerances, str(base), str(new))
     text = render_comparison(comparison, checks)
-    print(text, end="")  # plain Markdown on stdout, no rich markup, so it pipes cleanly
+    if out().is_terminal:  # a person reading: a table that fits the terminal (names whole, stacked if need be)
+        _print_comparison(comparison, checks)
+    else:
+        print(text, end="")  # a pipe or a CI log: plain Markdown, no rich markup, so it pipes cleanly
     if markdown is not None:
         markdown.parent.mkdir(parents=True, exist_ok=True)
         markdown.write_text(text)
@@ -76,6 +79,32 @@ def compare(
             handle.write(text + "\n")
     if not comparison.passed:
         raise CheckFailed(f"{len(comparison.regressions)} regression(s) against {base}")
+
+
+def _print_comparison(comparison, checks: frozenset[str]) -> None:
+    """The comparison for a terminal: regressions first, as the Markdown orders them."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from mc.report.compare import CHECKS
+
+    console = out()
+    verdict = "[bold green]PASS[/]" if comparison.passed else f"[bold red]FAIL[/]: {len(comparison.regressions)} regression(s)"
+    console.print(f"mc report compare: {verdict}")
+    console.print(f"base {escape(comparison.base_label)} against new {escape(comparison.new_label)}; gated: "
+                  f"{', '.join(sorted(checks))}. Latency only as each variant's ratio to its reference, side by side in one run.")
+    for warning in comparison.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
+    table = Table()
+    for header in ("variant", "check", "base", "new", "verdict", "note"):
+        table.add_column(header)
+    order = {"regression": 0, "warning": 1, "new": 2, "skipped": 3, "improved": 4, "ok": 5}
+    styles = {"regression": "[bold red]REGRESSION[/]", "warning": "[yellow]warning[/]", "improved": "[green]improved[/]",
+              "ok": "ok", "new": "new", "skipped": "[dim]skipped[/]"}
+    for finding in sorted(comparison.findings, key=lambda f: (order[f.verdict], f.variant, CHECKS.index(f.check))):
+        table.add_row(escape(finding.variant), finding.check, escape(finding.base), escape(finding.new),
+                      styles.get(finding.verdict, finding.verdict), escape(finding.note))
+    print_table(table, console)
 
 
 def register(root: typer.Typer) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from mc_cli._console import out, write_json_result
+from mc_cli._console import out, print_table, write_json_result
 from mc_cli._errors import handles_errors
 
 
@@ -30,7 +30,7 @@ def targets(json_path: Path | None = typer.Option(None, "--json", help="Write th
         budgets = f"{profile.budgets.model_size_mb:g} MB / {profile.budgets.latency_ms:g} ms / {profile.budgets.ram_mb:g} MB"
         threads = f"{profile.threads}" + (f" (host: {profile.host_threads()})" if profile.host_threads() < profile.threads else "")
         table.add_row(profile.name, profile.kind, threads, isa, int8, budgets, "measured" if profile.is_host() else "estimated")
-    out().print(table)
+    print_table(table)
     out().print("runtimes each target runs, in order of preference (measurable on this host, or what is missing):")
     for profile in profiles:
         listed = ", ".join(row["runtime"] + ("" if row["measurable"] else " [yellow](not here)[/]") for row in runtime_status(profile))

@@ -14,7 +14,7 @@ from mc_cli._render import format_metrics, pass_context, say, wrote
 @handles_errors
 def train(
     model: str = typer.Argument(..., help="Zoo name (trained from scratch), checkpoint (fine-tuned) or file.py:factory."),
-    output: Path | None = typer.Option(None, "-o", "--output", help="Checkpoint path [default: the mc cache, where zoo names find it]."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Checkpoint path \\[default: the mc cache, where zoo names find it]."),
     epochs: int = typer.Option(30, help="Epochs (early stopping, when chosen, may end sooner)."),
     batch_size: int = typer.Option(64, help="Mini-batch size."),
     learning_rate: float = typer.Option(3e-3, "--lr", help="Peak learning rate (AdamW, warm-up then cosine)."),

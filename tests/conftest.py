@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from typer.testing import CliRunner
 from mc_cli.main import app, hoist_global_flags
 
 REPO = Path(__file__).resolve().parent.parent
+PROGRESS_LINE = re.compile(r"\[\d+m\d\ds\] ")  # mc's plain progress lines (mc_cli._console.RichProgress)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -84,9 +86,11 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def assert_one_line_error(result, exit_code: int = 2, contains: str | None = None) -> str:
-    """The bad-input contract: the exit code, one line on stderr, no traceback."""
+    """The bad-input contract: the exit code, one error line on stderr, no traceback. Progress lines
+    (`[0m03s] export: ...`, printed where stderr is no terminal, as under the test runner) may come
+    before it: they say what was running when the error came."""
     assert result.exit_code == exit_code, (result.exit_code, result.stdout, result.stderr)
-    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip() and not PROGRESS_LINE.match(line)]
     assert len(lines) == 1, result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert lines[0].startswith("error:"), lines[0]

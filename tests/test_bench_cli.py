@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import assert_one_line_error
+from conftest import PROGRESS_LINE, assert_one_line_error
 from mc.targets import load_target
 
 CRASHER = '''
@@ -61,6 +61,11 @@ def test_realtime_bench_on_pi5_measures_here_and_estimates_there(mc, tmp_path):
     assert set(scenario["stage_ms"]) == {"perception", "awareness", "confidence", "introspection", "integration"}
     assert estimated["model_latency_ms"] > 0 and 0 < estimated["efficiency"] < 1
     assert estimated["latency_ms"] >= estimated["model_latency_ms"]
+    # like with like: the scenario's latency (queueing included) is estimated by simulating the same 40 arrivals
+    pipeline = estimated["pipeline"]
+    assert pipeline["requests"] == 40 and "simulated" in pipeline["method"] and "fixed arrivals at 20 Hz" in pipeline["method"]
+    assert estimated["latency_ms"] == pipeline["latency_ms"]["p50"] >= pipeline["service_ms"] > estimated["model_latency_ms"]
+    assert "the realtime scenario p50" in result.stdout
     assert variant["peak_rss_mb"] > 50 and variant["worker"]["peak_rss_source"] == "VmHWM of the worker"
     accuracy = variant["accuracy"]
     assert accuracy["accuracy"] >= 0.97 and accuracy["top1_agreement"] == 1.0  # the reference is the model itself
@@ -102,7 +107,7 @@ def test_failing_variants_are_reported_and_the_others_still_run(mc, tmp_path):
     result = mc("bench", corrupt, f"{crasher}:make", "mobile-tiny", "--target", "pi5", "--scenario", "throughput",
                 "--duration", "0.5", "--json", out)
     assert result.exit_code == 1, result.stdout + result.stderr
-    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip() and not PROGRESS_LINE.match(line)]
     assert lines == ["error: 2 of 3 variants failed (" + f"{corrupt}, {crasher}:make); the others were benched"]
     assert "Traceback" not in result.stdout + result.stderr
     data = json.loads(out.read_text())

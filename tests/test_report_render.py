@@ -30,7 +30,7 @@ from mc.report.schema import (
     Report,
     Variant,
 )
-from mc.report.svg import PALETTE, Scale, log_ticks
+from mc.report.plots import PALETTE, marker_diameters, tick_label
 
 CHROMIUM = Path("/usr/bin/chromium")
 EVIL_ERROR = "ConvInteger kernel missing: <script>alert('x')</script> & a|b"
@@ -197,11 +197,12 @@ def test_pareto_front_keeps_only_undominated_points_fastest_first():
     assert [point.name for point in pareto_front(points)] == ["fast", "middle", "twin", "slow-accurate"]
 
 
-def test_log_ticks_are_readable_round_numbers():
-    assert log_ticks(0.5, 150) == [0.5, 1, 2, 5, 10, 20, 50, 100]
-    assert log_ticks(1.1, 1.9) == pytest.approx([1.2, 1.4, 1.6, 1.8])  # too narrow for 1-2-5: linear
-    scale = Scale(1.0, 100.0, 0.0, 200.0, log=True)
-    assert scale(10.0) == pytest.approx(100.0)
+def test_log_ticks_are_readable_round_numbers(page):
+    assert [tick_label(value) for value in (0.05, 0.1, 0.7, 1.0, 1.5, 20.0, 100.0, 2000.0)] == [
+        "0.05", "0.1", "0.7", "1", "1.5", "20", "100", "2,000"]
+    plot = page.split('id="plot-latency-distribution"', 1)[1].split("</svg>", 1)[0]
+    ticks = re.findall(r"<text[^>]*>([\d.,]+)</text>", plot)
+    assert {"1", "2", "5", "10", "20", "50", "100"} <= set(ticks) and not any("e" in tick or "^" in tick for tick in ticks)
 
 
 def test_markdown_escaping_keeps_user_text_as_text():
@@ -225,21 +226,20 @@ def test_markdown_header_says_what_ran_where_and_what_measured_means(markdown):
 
 def test_markdown_implementation_table_has_one_row_per_variant_with_measured_figures(markdown):
     rows = markdown_table(markdown, "Optimization results")
-    assert rows[0][:5] == ["Implementation", "Model size", "Inference speed (model)", "Memory (peak RSS)",
-                           "Accuracy loss"]
+    assert rows[0][:6] == ["Implementation", "Model size", "Speed-up vs ref (side by side)", "Model latency (bench)",
+                           "Memory (peak RSS)", "Accuracy (Δ ref)"]
     assert rows[0][-1] == "Est. on pi5 (model + pipeline)"
     assert len(rows) == 1 + 6
     reference = row_of(rows, "fp32")
     assert reference[0] == "fp32 (reference)"
-    assert reference[1:5] == ["6.40 MB · 1.00× ref", "2.15 ms p50 · 465 inf/s · 1.00× vs ref (side by side)", "312 MiB",
-                              "0.00 pt · accuracy 97.8 %"]
+    assert reference[1:6] == ["6.40 MB · 1.00× ref", "1.00×", "2.15 ms p50 · 465 inf/s", "312 MiB", "97.8 %"]
     int8 = row_of(rows, "int8-conv")
     assert int8[0] == "int8-conv · int8 (static QDQ, Conv only)"
-    assert int8[1:7] == ["3.52 MB · 0.55× ref", "1.34 ms p50 · 746 inf/s · 1.60× vs ref (side by side)", "298 MiB",
-                         "0.20 pt · accuracy 97.6 %", "99.3 %", "AUROC 0.905 · −0.007 vs ref"]
-    assert int8[7] == f"3.90 ms {ESTIMATE_MARK}" and reference[7] == NA
+    assert int8[1:8] == ["3.52 MB · 0.55× ref", "1.60×", "1.34 ms p50 · 746 inf/s", "298 MiB",
+                         "97.6 % · Δ −0.20 pt", "99.3 %", "AUROC 0.905 · Δ −0.007"]
+    assert int8[8] == f"3.90 ms {ESTIMATE_MARK}" and reference[8] == NA
     # Pruning kept most of the accuracy but broke the confidence head: the table must show it.
-    assert row_of(rows, "pruned-50")[6] == "AUROC 0.710 · −0.202 vs ref"
+    assert row_of(rows, "pruned-50")[7] == "AUROC 0.710 · Δ −0.202"
     failed = row_of(rows, "int8-dyn<all>")
     assert failed[0] == r"❌ int8-dyn\<all\> · int8 (dynamic): FAILED" and set(failed[1:]) == {NA}
     assert row_of(rows, "tensorrt-fp16")[0].endswith("UNAVAILABLE")
@@ -278,9 +278,9 @@ def test_markdown_gates_table_gives_each_verdict(markdown):
     rows = markdown_table(markdown, "Gates")
     assert rows[0] == ["Variant", "max_accuracy_drop ≤ 0.5 pt", "max_size_mb ≤ 100 MB",
                        "max_p99_ms ≤ 100 ms", "All gates"]
-    assert row_of(rows, "int8-conv")[1] == "✅ pass: 0.20 pt" and row_of(rows, "int8-conv")[-1] == "✅ pass"
+    assert row_of(rows, "int8-conv")[1] == "✅ pass: Δ −0.20 pt" and row_of(rows, "int8-conv")[-1] == "✅ pass"
     pruned = row_of(rows, "pruned-50")
-    assert pruned[1] == "❌ FAIL: 1.90 pt" and pruned[-1] == "❌ FAIL"
+    assert pruned[1] == "❌ FAIL: Δ −1.90 pt" and pruned[-1] == "❌ FAIL"
     assert pruned[3] == "⚠️ not judged: n/a; too few requests for p99"
     assert row_of(rows, "tensorrt-fp16")[1:] == [NA, NA, NA, "⚠️ not run (unavailable)"]
 
@@ -325,8 +325,11 @@ def parse(markup: str) -> _Dom:
 
 def test_html_is_self_contained_and_escapes_report_text(page):
     lowered = page.lower()
-    for forbidden in ("<script", "http://", "https://", "src=", "href=", "url(", "@import", "<link"):
+    for forbidden in ("<script", "http://", "https://", "src=", "@import", "<link"):
         assert forbidden not in lowered, forbidden
+    # the plots' markers and clip paths refer to their own elements (#id); nothing outside the file
+    assert all(target.startswith("#") for target in re.findall(r'href="([^"]*)"', lowered))
+    assert all(target.startswith("#") for target in re.findall(r"url\(([^)]*)\)", lowered))
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; a|b" in page
     assert "int8-dyn&lt;all&gt;" in page
 
@@ -342,29 +345,33 @@ def test_html_has_three_plots_and_the_tables(page):
     assert verdicts.count("verdict fail") >= 3 and verdicts.count("verdict pass") >= 3
     text = "".join(dom.text)
     assert "Ship distilled-tiny: the fastest variant that passes every gate" in text
-    assert "3.90 ms (est.)" in text and "−0.202 vs ref" in text
+    assert "3.90 ms (est.)" in text and "Δ −0.202" in text
 
 
-def test_html_accuracy_plot_marks_the_pareto_front_and_sizes_markers_by_area(page):
+def test_html_accuracy_plot_marks_the_pareto_front_and_sizes_markers_by_area(page, report):
     plot = page.split('id="plot-accuracy-latency"', 1)[1].split("</svg>", 1)[0]
     hovers = dict(re.findall(r"<title>([\w-]+): p50 [^<]*?, (on the Pareto front|dominated)</title>", plot))
     assert hovers == {"fp32": "on the Pareto front", "int8-conv": "on the Pareto front",
                       "distilled-tiny": "on the Pareto front", "pruned-50": "dominated"}
-    radii = {name: float(radius) for name, radius in re.findall(
-        r"<title>([\w-]+): p50[^<]*</title><circle [^>]*?r=\"([\d.]+)\"", plot)}
-    assert radii["fp32"] == pytest.approx(22.0)
-    assert radii["int8-conv"] ** 2 / radii["fp32"] ** 2 == pytest.approx(3.52 / 6.4, rel=0.02)
-    assert "distilled-tiny ✓ recommended" in plot
-    assert "<path d=\"M" in plot  # the front's staircase
+    diameters = marker_diameters(report, [Point(v.name, 1.0, 1.0) for v in report.variants if v.status == "ok"])
+    assert diameters["fp32"] == pytest.approx(24.0)
+    assert diameters["int8-conv"] ** 2 / diameters["fp32"] ** 2 == pytest.approx(3.52 / 6.4, rel=0.02)  # area ∝ size
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", plot)
+    assert "distilled-tiny ✓ recommended" in texts
+    # the legend names every plotted variant, each with a marker in its own colour
+    for index, name in enumerate(["fp32", "int8-conv", "pruned-50", "distilled-tiny"]):
+        assert name in texts and PALETTE[index].lower() in plot.lower()
+    assert "Pareto front" in texts and "area ∝ model size" in texts
 
 
 def test_html_latency_plot_draws_the_target_and_limit_lines(page):
     plot = page.split('id="plot-latency-distribution"', 1)[1].split("</svg>", 1)[0]
     assert "50 ms target" in plot and "100 ms limit" in plot
-    assert plot.count('class="distribution"') == 4  # failed and unavailable variants have no latencies
+    hovers = re.findall(r"<title>([\w-]+): min [^<]*</title>", plot)
+    assert hovers == ["fp32", "int8-conv", "pruned-50", "distilled-tiny"]  # failed and unavailable: no latencies
     assert "p50 " in plot and "p99 n/a" in plot  # pruned-50's 200 requests give no p99
     size = page.split('id="plot-size"', 1)[1].split("</svg>", 1)[0]
-    assert "Budget 100 MB is off-scale: the largest variant is 6.4 % of it." in size
+    assert "Budget 100 MB is off-scale:" in size and "the largest variant is 6.4 % of it." in size
 
 
 def test_html_marks_estimated_cells(page):
@@ -389,7 +396,7 @@ def test_a_run_with_nothing_to_ship_still_renders_and_says_so():
     assert "_No variant ran the real-time scenario._" in markdown
     assert '<p class="recommendation none">' in page
     assert "No variant has real-time latencies to plot." in page
-    assert page.count("<svg") == 3 and 'id="plot-accuracy-latency"' in page and "<circle" in page
+    assert page.count("<svg") == 3 and 'id="plot-accuracy-latency"' in page and "fp32: p50 2.15 ms" in page
 
 
 # --- a real browser -------------------------------------------------------------------------------
@@ -453,7 +460,7 @@ def test_html_renders_in_headless_chromium(page, tmp_path):
     assert [attrs.get("id") for tag, attrs in dom.tags if tag == "svg"] == [
         "plot-accuracy-latency", "plot-size", "plot-latency-distribution"]
     assert sum(tag == "table" for tag, _ in dom.tags) == 5 and not any(tag == "script" for tag, _ in dom.tags)
-    assert sum(tag == "circle" for tag, _ in dom.tags) >= 4 and sum(tag == "rect" for tag, _ in dom.tags) >= 8
+    assert sum(tag == "path" for tag, _ in dom.tags) >= 20 and sum(tag == "text" for tag, _ in dom.tags) >= 20
     assert "int8-dyn<all>" in "".join(dom.text)  # escaped in the file, plain text once parsed
 
     # The first screen: header, recommendation and the first row of plots.

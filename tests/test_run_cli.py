@@ -91,6 +91,16 @@ def test_run_builds_benches_and_reports_every_variant(first_run):
     assert "recommendation: ship" in result.stdout
 
 
+def test_run_in_a_pipe_prints_plain_progress_lines(first_run):
+    """No terminal (a pipe, a CI log): what runs, n of m and the elapsed time, one line each."""
+    import re
+
+    _, _, result = first_run
+    assert re.search(r"^\[\d+m\d\ds\] building variants: 1 of 4 · fp32$", result.stderr, re.M), result.stderr
+    assert re.search(r"^\[\d+m\d\ds\] benching: \d of \d · dyn\.onnx$", result.stderr, re.M), result.stderr
+    assert re.search(r"^\[\d+m\d\ds\] timing side by side: 1 of 1 done$", result.stderr, re.M), result.stderr
+
+
 def test_second_run_reuses_cached_steps_and_a_changed_config_misses(first_run, tmp_path):
     directory, recipe, _ = first_run
     child = directory / "child.yaml"

@@ -371,7 +371,7 @@ def run_bench(
             reference_logits: str | None = None
             text_reference: tuple[str, Path] | None = None
             if reference is not None:
-                task.advance(0, f"reference {reference}")
+                task.advance(0, f"reference {Path(reference).name}")
                 output = workdir / "reference.npy"
                 outcome = run_worker(
                     WorkerRequest(mode="reference", artifact=reference, output_array=str(output), **base),
@@ -391,7 +391,7 @@ def run_bench(
                 task.advance(1, "")
             embeddings: dict[int, Path] = {}
             for index, spec in enumerate(artifacts):
-                task.advance(0, spec)
+                task.advance(0, Path(spec).name or spec)
                 output = workdir / f"variant-{index}.npy"
                 outcome = run_worker(
                     WorkerRequest(mode="variant", artifact=spec, reference_logits=reference_logits, output_array=str(output), **base),

@@ -30,7 +30,7 @@ class Gates(BaseModel):
     max_size_mb: float | None = Field(None, gt=0, description="artifact size, MB (10^6 bytes)")
     max_p99_ms: float | None = Field(None, gt=0, description="real-time latency p99 in the pipeline, ms (measured)")
     max_latency_ratio: float | None = Field(None, gt=0, description="model p50 against the reference's, same run")
-    max_peak_rss_mb: float | None = Field(None, gt=0, description="peak resident memory of the worker, MiB")
+    max_peak_rss_mb: float | None = Field(None, gt=0, description="peak resident memory of the worker, MB (10^6 bytes)")
     min_mean_cosine: float | None = Field(None, ge=0, le=1, description="text models: mean embedding cosine to the reference")
     min_cosine: float | None = Field(None, ge=0, le=1, description="text models: smallest embedding cosine to the reference")
     max_power_w: float | None = Field(None, gt=0, description="mean device power at the real-time rate, W (the seed's edge budget: 5)")

@@ -14,6 +14,8 @@ from mc.report.schema import (
     FIGURE_UNITS, Figure, Gate, HardwareRow, Realtime, Recommendation, Report, Step, Variant,
 )
 
+MIB_IN_MB = 2**20 / 1e6  # the bench counts memory in MiB (/proc's kB); reports use one unit family, MB = 10^6 bytes
+
 Objective = Literal["latency", "size", "accuracy"]
 BENCH_P50 = "bench: model alone in its own process; not comparable across variants as a ratio (see the side-by-side speed-up)"
 
@@ -24,7 +26,7 @@ GATE_FIGURES = {  # gate -> (figure it reads, "max" or "min", unit)
     "max_size_mb": ("size_mb", "max", "MB"),
     "max_p99_ms": ("realtime_p99_ms", "max", "ms"),
     "max_latency_ratio": ("latency_ratio", "max", "x"),
-    "max_peak_rss_mb": ("peak_rss_mb", "max", "MiB"),
+    "max_peak_rss_mb": ("peak_rss_mb", "max", "MB"),
     "min_mean_cosine": ("mean_cosine", "min", "cosine"),
     "min_cosine": ("min_cosine", "min", "cosine"),
     "max_power_w": ("mean_power_w", "max", "W"),
@@ -117,7 +119,8 @@ def _measured_figures(entry: dict[str, Any], label: str, threads: int) -> dict[s
         "throughput": _figure("throughput", 1000.0 / model_ms["p50"] if model_ms.get("p50") else None, "derived", "1000 / model p50 (batch 1)"),
         "realtime_p50_ms": _figure("realtime_p50_ms", (scenario.get("latency_ms") or {}).get("p50"), "measured", f"meta pipeline, from scheduled arrival, {on}"),
         "realtime_p99_ms": _figure("realtime_p99_ms", (scenario.get("latency_ms") or {}).get("p99"), "measured", f"meta pipeline, from scheduled arrival, {on} (n/a under 662 requests)"),
-        "peak_rss_mb": _figure("peak_rss_mb", entry.get("peak_rss_mb"), "measured", f"peak resident memory of the worker process, {label}"),
+        "peak_rss_mb": _figure("peak_rss_mb", None if entry.get("peak_rss_mb") is None else entry["peak_rss_mb"] * MIB_IN_MB,
+                               "measured", f"peak resident memory of the worker process (MB = 10^6 bytes), {label}"),
     }
     if entry.get("workload") == "text":
         fidelity = entry.get("fidelity") or {}
@@ -138,11 +141,32 @@ def _measured_figures(entry: dict[str, Any], label: str, threads: int) -> dict[s
             f"time at this host's measured GEMM peak ({peak.get('peak_precision')} {peak.get('peak_gops', 0):.1f} GOP/s; "
             f"int8 kernel {peak.get('int8_kernel')}) over the {at}")
     estimate = entry.get("estimated")
-    if estimate and estimate.get("latency_ms") is not None:
-        figures["estimated_p50_ms"] = _figure("estimated_p50_ms", estimate["latency_ms"], "estimated", f"{estimate.get('label')} (roofline calibrated on this host; not a measurement)")
+    figures.update(_estimated_figures(estimate))
     power, energy = _power_figures(entry.get("energy"), measured_here=estimate is None)
     if power is not None:
         figures["mean_power_w"], figures["energy_mj"] = power, energy
+    return figures
+
+
+def _estimated_figures(estimate: dict[str, Any] | None) -> dict[str, Figure]:
+    """Off the target, each estimate is of the same quantity as the measurement it sits beside: the
+    model alone (roofline) beside the bench's model p50, the real-time scenario's p50/p99 (simulated
+    through a queue, mc.bench.queue_simulation) beside the measured ones."""
+    if not estimate:
+        return {}
+    label = estimate.get("label") or "estimated for the target"
+    figures: dict[str, Figure] = {}
+    if estimate.get("model_latency_ms") is not None:
+        figures["estimated_model_p50_ms"] = _figure(
+            "estimated_model_p50_ms", estimate["model_latency_ms"], "estimated",
+            f"{label}: the model alone, batch 1: roofline calibrated on this host; not a measurement")
+    latency = (estimate.get("pipeline") or {}).get("latency_ms") or {}
+    for percentile in ("p50", "p99"):
+        if latency.get(percentile) is not None:
+            key = f"estimated_realtime_{percentile}_ms"
+            figures[key] = _figure(key, latency[percentile], "estimated",
+                                   f"{label}: the real-time scenario simulated (its arrivals through a queue at the "
+                                   "estimated service time, with the quality controller); not a measurement")
     return figures
 
 
@@ -317,7 +341,8 @@ def recommend(variants: list[Variant], reference: str, objective: Objective = "l
             span = speedup.interval()
             bits.append(f"{speedup.value:.2f}x the speed of {reference}" + (f" [{span[0]:.2f}, {span[1]:.2f}]" if span else ""))
         if "accuracy_drop" in best.figures and best.figures["accuracy_drop"].value is not None:
-            bits.append(f"{best.figures['accuracy_drop'].value:+.2f} pt accuracy drop")
+            change = -best.figures["accuracy_drop"].value + 0.0  # variant minus reference, like every Δ (no -0.00)
+            bits.append(f"accuracy Δ {change:+.2f} pt")
         if "size_ratio" in best.figures and best.figures["size_ratio"].value is not None:
             bits.append(f"{best.figures['size_ratio'].value:.2f}x the size")
     detail = f" ({', '.join(bits)})" if bits else ""
@@ -379,11 +404,13 @@ def _hardware_rows(report_variants: list[Variant], recommended: str | None, refe
             rows.append(HardwareRow(hardware=host, variant=name, speed=speed, latency=p50,
                                     suitable_for=_suitability(_worst_realtime(variant), target_ms, limit_ms),
                                     power=here_power, energy=variant.figures.get("energy_mj") if here_power else None))
-        estimate = variant.figures.get("estimated_p50_ms")
+        estimate = variant.figures.get("estimated_model_p50_ms") or variant.figures.get("estimated_p50_ms")
         if estimate and estimate.value:
             speed = Figure(value=1000.0 / estimate.value, unit="Hz", method="estimated", source=estimate.source)
+            worst = variant.figures.get("estimated_realtime_p99_ms")
             rows.append(HardwareRow(hardware=f"{target.get('name')}: {target.get('description', '')}".strip(), variant=name,
-                                    speed=speed, latency=estimate, suitable_for=_suitability(estimate.value, target_ms, limit_ms),
+                                    speed=speed, latency=estimate, suitable_for=_suitability(worst.value if worst and worst.value else estimate.value,
+                                                              target_ms, limit_ms),
                                     power=variant.figures.get("mean_power_w"), energy=variant.figures.get("energy_mj")))
         rows += _other_target_rows(name, entries.get(name) or {}, target_ms, limit_ms)
     return rows
@@ -394,8 +421,8 @@ def _other_target_rows(name: str, entry: dict[str, Any], target_ms: float, limit
     rows = []
     others = (entry.get("energy") or {}).get("other_targets") or {}
     for target_name, estimate in sorted((entry.get("target_estimates") or {}).items()):
-        latency_ms = estimate.get("latency_ms")
-        source = f"estimated for {target_name} (roofline calibrated on this host; not a measurement)"
+        latency_ms = estimate.get("model_latency_ms")  # the model alone, like the measured and estimated rows above
+        source = f"estimated for {target_name}: the model alone, batch 1 (roofline calibrated on this host; not a measurement)"
         if latency_ms is None:
             source = f"estimated for {target_name}: not available ({estimate.get('reason')})"
         latency = Figure(value=latency_ms, unit="ms", method="estimated", source=source)

@@ -13,7 +13,6 @@ from typing import Any, Literal
 from mc.report.format import (
     NA,
     format_delta,
-    format_drop,
     format_figure,
     format_number,
     format_setting,
@@ -22,6 +21,7 @@ from mc.report.format import (
     is_estimated,
     significant,
     one_line,
+    unit_label,
 )
 from mc.report.schema import Figure, Gate, Report, Variant
 
@@ -118,8 +118,9 @@ def measurement_note(report: Report) -> str:
         parts[0] += f": they are {host}'s numbers, not {target}'s"
         parts.append(f"Figures marked (est.) are roofline estimates for {target}, not measurements.")
     parts.append(
-        f"Sizes and parameter counts are counted from the files; drops, ratios and speed-ups are against "
-        f"the reference variant {report.reference} in the same run. n/a: not obtained (a failed step, "
+        f"Sizes and parameter counts are counted from the files; MB = 10^6 bytes for files and memory alike. "
+        f"Changes (Δ), ratios and speed-ups are against the reference variant {report.reference} in the same run; "
+        "every Δ is this variant minus the reference, so + is up whatever the figure. n/a: not obtained (a failed step, "
         "or too few queries for that percentile)."
     )
     return ". ".join(part.rstrip(".") for part in parts) + "."
@@ -196,29 +197,32 @@ def _size_text(variant: Variant) -> str:
 
 
 def _speed_text(variant: Variant) -> str:
+    """The bench's figures of the model alone, in its own process: a level, not a comparison."""
     p50 = _figure(variant, "model_p50_ms")
     if p50 is None or p50.value is None:
         return NA
+    return _joined(f"{format_figure(p50)} p50", format_figure(_figure(variant, "throughput")))
+
+
+def _speedup_text(variant: Variant) -> str:
+    """The one speed figure that compares: side by side, interleaved with the reference, with its
+    interval and verdict. It has its own column, so it never reads as the ratio of two bench p50s."""
     speedup = _figure(variant, "speedup")
-    speedup_text = _speedup_text(speedup) if speedup is not None and speedup.value is not None else ""
-    return _joined(f"{format_figure(p50)} p50", format_figure(_figure(variant, "throughput")), speedup_text)
-
-
-def _speedup_text(speedup: Figure) -> str:
-    """The speed-up beside a bench p50 comes from another measurement (side by side, interleaved with
-    the reference): it says so, with its interval, so the two never read as one contradictory figure."""
+    if speedup is None or speedup.value is None:
+        return NA
     span = speedup.interval()
     interval = f" [{format_value(span[0], 'x')}, {format_value(span[1], 'x')}]" if span else ""
-    verdict = f", {speedup.verdict}" if speedup.verdict else ""
-    return f"{format_figure(speedup)}{interval} vs ref (side by side{verdict})"
+    verdict = f" · {speedup.verdict}" if speedup.verdict else ""
+    return f"{format_figure(speedup)}{interval}{verdict}"
 
 
-def _accuracy_loss_text(variant: Variant) -> str:
-    drop = format_drop(_figure(variant, "accuracy_drop"))
-    accuracy = format_figure(_figure(variant, "accuracy"))
-    if drop == NA:
-        return NA if accuracy == NA else f"{NA} · accuracy {accuracy}"
-    return drop if accuracy == NA else f"{drop} · accuracy {accuracy}"
+def _accuracy_text(variant: Variant, reference: Variant | None) -> str:
+    """Accuracy with its change against the reference (variant minus reference, like every Δ)."""
+    text = format_figure(_figure(variant, "accuracy"))
+    if text == NA or reference is None or reference.name == variant.name:
+        return text
+    delta = format_delta(_value(variant, "accuracy"), _value(reference, "accuracy"), "pt")
+    return f"{text} · Δ {delta} pt" if delta else text
 
 
 def _auroc_text(variant: Variant, reference: Variant | None) -> str:
@@ -229,7 +233,7 @@ def _auroc_text(variant: Variant, reference: Variant | None) -> str:
     if text == NA or reference is None or reference.name == variant.name:
         return text
     delta = format_delta(_value(variant, "confidence_auroc"), _value(reference, "confidence_auroc"), "auroc")
-    return f"{text} · {delta} vs ref" if delta else text
+    return f"{text} · Δ {delta}" if delta else text
 
 
 def _status_cell(report: Report, variant: Variant) -> Cell:
@@ -250,9 +254,14 @@ def implementation_table(report: Report) -> Table:
     """The seed's "Optimization Results" table, one row per variant, every figure from this run."""
     reference = report.variant(report.reference)
     target = _name(report.target, "target")
-    with_estimate = any(_figure(variant, "estimated_p50_ms") for variant in report.variants)
+    # The model alone, estimated beside the model alone measured; a report written before mc estimated
+    # like with like holds model + pipeline under its older key, and says so.
+    estimate_key = ("estimated_model_p50_ms" if any(_figure(variant, "estimated_model_p50_ms") for variant in report.variants)
+                    else "estimated_p50_ms")
+    with_estimate = any(_figure(variant, estimate_key) for variant in report.variants)
     with_fidelity = any(_figure(variant, "mean_cosine") for variant in report.variants)
-    headers = ["Implementation", "Model size", "Inference speed (model)", "Memory (peak RSS)", "Accuracy loss",
+    headers = ["Implementation", "Model size", "Speed-up vs ref (side by side)", "Model latency (bench)",
+               "Memory (peak RSS)", "Accuracy (Δ ref)",
                "Agreement with ref", "Confidence AUROC (Δ ref)"]
     if with_fidelity:
         headers.append("Embedding cosine to ref (mean · min)")
@@ -260,16 +269,18 @@ def implementation_table(report: Report) -> Table:
     if with_peak:
         headers.append("Of host peak (GOP/s · fraction)")
     if with_estimate:
-        headers.append(f"Est. on {target} (model + pipeline)")
+        headers.append(f"Est. on {target} (model alone, p50)" if estimate_key == "estimated_model_p50_ms"
+                       else f"Est. on {target} (model + pipeline)")
     rows: list[list[Cell]] = []
     for variant in report.variants:
         p50 = _figure(variant, "model_p50_ms")
         row = [
             _status_cell(report, variant),
             figure_cell(_figure(variant, "size_mb"), _size_text(variant)),
+            figure_cell(_figure(variant, "speedup"), _speedup_text(variant)),
             figure_cell(p50, _speed_text(variant)),
             figure_cell(_figure(variant, "peak_rss_mb")),
-            figure_cell(_figure(variant, "accuracy_drop"), _accuracy_loss_text(variant)),
+            figure_cell(_figure(variant, "accuracy"), _accuracy_text(variant, reference)),
             figure_cell(_figure(variant, "agreement")),
             figure_cell(_figure(variant, "confidence_auroc"), _auroc_text(variant, reference)),
         ]
@@ -280,13 +291,14 @@ def implementation_table(report: Report) -> Table:
             fraction = _figure(variant, "peak_fraction")
             row.append(figure_cell(fraction, _joined(format_figure(_figure(variant, "gops")), peak_text(fraction))))
         if with_estimate:
-            row.append(figure_cell(_figure(variant, "estimated_p50_ms")))
+            row.append(figure_cell(_figure(variant, estimate_key)))
         rows.append(row)
     notes = [(
-        "Inference speed: the model alone at batch 1: p50 latency and inferences per second from the bench (each "
-        "variant in its own process: not comparable across variants as a ratio), and the speed-up against "
-        f"{report.reference} from the side-by-side timing (interleaved in one process, with its 95% interval; "
-        "indistinguishable: the interval overlaps parity). Accuracy loss: points below the reference on the held-out set. "
+        f"Speed-up: the one speed figure that compares variants: {report.reference}'s time over this one's, the "
+        "model alone at batch 1, interleaved with the reference in one process, with its 95% interval "
+        "(indistinguishable: the interval overlaps parity); the recommendation reads it. Model latency (bench): "
+        "p50 and inferences per second of the model alone, each variant in its own process: a level on this host, "
+        "not a comparison (two bench p50s need not agree with the speed-up). Accuracy: on the held-out set, Δ in points against the reference. "
         "Agreement: top-1 answers identical to the reference. Confidence AUROC: how well the confidence "
         "head separates right from wrong answers (0.5 is chance): a drop means the model no longer knows "
         "when it is wrong."
@@ -364,6 +376,10 @@ def realtime_table(report: Report) -> Table:
     target_ms = format_setting(sample.target_ms, "ms") if sample else "50 ms"
     limit_ms = format_setting(sample.limit_ms, "ms") if sample else "100 ms"
     headers += [f"Over {target_ms}", f"Over {limit_ms}", "Final quality level"]
+    target = _name(report.target, "target")
+    with_estimate = any(_figure(variant, "estimated_realtime_p50_ms") for variant in report.variants)
+    if with_estimate:
+        headers += [f"Est. p50 on {target}", f"Est. p99 on {target}"]
     rows = []
     for variant in report.variants:
         stats = variant.realtime
@@ -382,16 +398,35 @@ def realtime_table(report: Report) -> Table:
             _count(stats.misses_over_target, stats.requests),
             _count(stats.misses_over_limit, stats.requests),
             Cell(stats.final_quality_level or NA, tone=None if stats.final_quality_level else "muted"),
-        ])
+        ] + ([figure_cell(_figure(variant, "estimated_realtime_p50_ms")), figure_cell(_figure(variant, "estimated_realtime_p99_ms"))]
+             if with_estimate else []))
     notes = [(
         f"The meta pipeline driven open loop ({bench_summary(report.bench)}); latency runs from each "
         "request's scheduled arrival, so queueing behind a slow frame counts. Misses include dropped requests. "
         "Percentiles are nearest rank; n/a where the run had too few requests for that percentile "
-        "(p90 needs 64, p99 needs 662)."
+        "(p90 needs 64, p99 needs 662). " + quality_levels_note()
     )]
+    if with_estimate:
+        notes.append(f"Est. on {target}: the same scenario simulated for {target}, not measured: its arrivals replayed "
+                     "through a first-come-first-served queue whose service time is the model's roofline estimate plus "
+                     "the pipeline's own cost measured here, with the same deadline and quality controller; so queueing "
+                     "is in the estimate as it is in the measurement beside it.")
     if not rows:
         notes.append("No variant ran the real-time scenario.")
-    return Table("realtime", "Real-time scenario", headers, rows, notes, frozenset(range(1, 10)))
+    return Table("realtime", "Real-time scenario", headers, rows, notes, frozenset(range(1, len(headers))) - {10})
+
+
+def quality_levels_note() -> str:
+    """The meta pipeline's quality levels, from the pipeline's own table, where a level is shown."""
+    from mc.pipeline.quality import QUALITY_LEVELS
+
+    levels = ", ".join(f"{level.name} ({level.recursion_depth} level{'s' if level.recursion_depth > 1 else ''} of recursive "
+                       f"awareness, {level.alternatives} alternative{'s' if level.alternatives > 1 else ''} reported)"
+                       for level in QUALITY_LEVELS)
+    return ("Final quality level: where the meta pipeline's adaptive controller ended; the levels, cheapest first: "
+            f"{levels}. It steps down one level when a window of requests averages over the deadline and up when it "
+            "averages well under the target, so ending below the starting level (standard, by default) means the "
+            "variant could not keep up at full depth.")
 
 
 # --- gates ----------------------------------------------------------------------------------------
@@ -419,6 +454,12 @@ def gate_cell(gate: Gate | None, show_limit: bool) -> Cell:
     if gate is None:
         return Cell("not gated", tone="muted")
     value = format_value(gate.value, gate.unit)
+    if gate.name.endswith("_drop") and gate.value is not None:
+        # A drop gate judges reference minus variant; the cell shows the change as every Δ reads
+        # (variant minus reference), so an AUROC that went up is +, not a "−0.011" drop.
+        label = unit_label(gate.unit)
+        delta = format_delta(-gate.value, 0.0, gate.unit)
+        value = f"Δ {delta}" + (f" {label}" if label else "")
     limit = f" ({gate_limit_text(gate)})" if show_limit else ""
     note = f"; {one_line(gate.note)}" if gate.note else ""
     if gate.passed is None:
@@ -453,6 +494,9 @@ def gates_table(report: Report) -> Table:
         row.append(overall_gate_cell(variant))
         rows.append(row)
     notes = [] if names else ["The recipe defines no gates."]
+    if any(name.endswith("_drop") for name in names):
+        notes.append("A *_drop gate limits the reference minus this variant; its cells show the change as every Δ in "
+                     "this report reads, this variant minus the reference (+ is up): Δ −0.30 pt is a drop of 0.30 pt.")
     return Table("gates", "Gates", headers, rows, notes)
 
 

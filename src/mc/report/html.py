@@ -5,6 +5,8 @@ A pure function of the report, like the Markdown; every string from the report i
 
 from __future__ import annotations
 
+import html
+
 from mc.report.content import (
     Cell,
     Table,
@@ -18,7 +20,12 @@ from mc.report.content import (
 )
 from mc.report.plots import all_plots
 from mc.report.schema import Report
-from mc.report.svg import esc
+
+
+
+def esc(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
 
 _STYLE = """
 :root { --fg: #1f2328; --muted: #59636e; --border: #d1d9e0; --soft: #f6f8fa;
@@ -42,11 +49,6 @@ h2 { font-size: 19px; margin: 34px 0 10px; padding-bottom: 4px; border-bottom: 1
 figure { margin: 0; border: 1px solid var(--border); border-radius: 8px; padding: 12px 14px; background: #fff; }
 figcaption { color: var(--muted); font-size: 13px; margin-bottom: 6px; }
 svg.plot { width: 100%; height: auto; display: block; }
-svg text { font-size: 12px; fill: var(--fg); }
-svg text.small { font-size: 11px; }
-svg text.strong { font-weight: 600; }
-svg text.axis-title { font-size: 12px; fill: var(--muted); }
-svg .point-label { paint-order: stroke; stroke: #fff; stroke-width: 3px; stroke-linejoin: round; }
 .table-wrap { overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; font-size: 13px; font-variant-numeric: tabular-nums; }
 th, td { padding: 6px 10px; border-bottom: 1px solid var(--border); text-align: left; vertical-align: top; }

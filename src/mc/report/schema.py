@@ -34,7 +34,7 @@ Value = Annotated[float | None, AfterValidator(obtained)]
 class Figure(BaseModel):
     model_config = ConfigDict(extra="forbid")
     value: Value  # None: not obtained (too few queries for a percentile, a failed step, a NaN)
-    unit: str  # "ms", "MB", "MiB", "%", "pt", "x", "count", "Hz", "auroc", "1"
+    unit: str  # "ms", "MB" (10^6 bytes; "MiB" only in older reports), "%", "pt", "x", "count", "Hz", "auroc", "1"
     method: Method
     source: str  # how exactly: "measured on vm, 2 threads", "file size", "roofline estimated for pi5"
     # A 95% confidence interval where the figure has one (latency ratios and speed-ups from the
@@ -188,8 +188,12 @@ FIGURE_UNITS: dict[str, str] = {
     "throughput": "Hz",  # 1000 / model p50
     "realtime_p50_ms": "ms",
     "realtime_p99_ms": "ms",
-    "peak_rss_mb": "MiB",
-    "estimated_p50_ms": "ms",  # model + pipeline, estimated for the target (only where the host is not it)
+    "peak_rss_mb": "MB",  # 10^6 bytes, like every size in a report (reports before this held MiB, unit "MiB")
+    "estimated_p50_ms": "ms",  # reports before mc estimated like with like: model + pipeline, for the target
+    # Off the target (only where the host is not it), each beside the measurement of the same quantity:
+    "estimated_model_p50_ms": "ms",  # the model alone, batch 1: roofline calibrated on this host
+    "estimated_realtime_p50_ms": "ms",  # the real-time scenario simulated for the target (queueing included)
+    "estimated_realtime_p99_ms": "ms",
     "gops": "GOP/s",  # the model's ops (2 per multiply-add) over its bench p50 at batch 1
     "peak_fraction": "%",  # time at this host's measured GEMM peak over the time taken (mc.bench.peak)
     "mean_cosine": "cosine",  # text models: mean cosine of each text's embedding to the reference's
