@@ -142,8 +142,10 @@ def run_recipe(
                 relative = Path("artifacts") / (build.name if build.artifact.is_dir() else f"{build.name}{''.join(build.artifact.suffixes)}")
                 _publish_artifact_copy(build.artifact, inside(staging, staging / relative))
                 artifact_paths[build.name] = str(staging / relative)
-        bench, timing = executor.bench(functools.partial(_bench, recipe, input_shape=context.input_shape),
-                                       artifact_paths, recipe.target, progress, log)
+        # A bench on the device over SSH runs from here: a cluster node would only relay it.
+        bencher = LocalExecutor() if _benches_remotely(recipe) else executor
+        bench, timing = bencher.bench(functools.partial(_bench, recipe, input_shape=context.input_shape),
+                                      artifact_paths, recipe.target, progress, log)
         finished = dt.datetime.now(dt.timezone.utc)
         run_meta = {
             "id": run_id, "started": started.isoformat(timespec="seconds"), "finished": finished.isoformat(timespec="seconds"),
@@ -189,6 +191,13 @@ def cache_notes(recipe: Recipe) -> list[str]:
                      "read files mc cannot see: declare them with inputs: (e.g. inputs: [weights.pt]) so a changed file "
                      "misses the cache")
     return notes
+
+
+def _benches_remotely(recipe: Recipe) -> bool:
+    from mc.remote.bench import device_of
+    from mc.targets import load_target
+
+    return device_of(recipe.bench, load_target(recipe.target)) is not None
 
 
 def _bench(recipe: Recipe, artifact_paths: dict[str, str], progress: Progress, log,
