@@ -256,13 +256,18 @@ def judge_gates(gates: dict[str, float | None], figures: dict[str, Figure]) -> l
 
 SPEED_TIE = 0.05  # without intervals (older timings): ratios within 5% of each other are one speed
 PARITY_BAND = 0.03  # the reference's own "interval": ratios within 3% of 1 are indistinguishable from it
+# Run-to-run drift: the bootstrap interval covers the rounds of one run, not the drift between runs. On
+# the shared 2-core VMs here the same variant's ratio moved between back-to-back runs by 1.1-1.9x its
+# interval width (benchmarks/decisions.py), which flipped the recommendation between close variants. A
+# speed difference decides the recommendation only beyond this margin.
+DRIFT_BAND = 0.10
 
 RULES: dict[str, str] = {
     "latency": ("Among the variants that pass every gate, the fastest wins when its latency-ratio interval (95%, side by "
-                "side against the reference) does not overlap the others'; variants whose intervals overlap the fastest's "
-                "are indistinguishable on speed, and among them the smallest wins, then the most accurate. When the winner "
-                "is indistinguishable from the reference (its interval overlaps [0.97, 1.03]) and neither smaller nor more "
-                "accurate, no variant is better than the reference, and the reference is kept."),
+                "side against the reference) stays clear of the others' by more than the 10% run-to-run drift; variants "
+                "within that of the fastest are indistinguishable on speed, and among them the smallest wins, then the most "
+                "accurate. When the winner is within the drift of the reference (its interval overlaps [0.88, 1.13]) and "
+                "neither smaller nor more accurate, no variant is better than the reference, and the reference is kept."),
     "size": ("Among the variants that pass every gate and are not significantly slower than the reference (interval "
              "above [0.97, 1.03]), the smallest wins, then the most accurate, then the fastest. When that is the reference, "
              "no variant is better than it."),
@@ -314,11 +319,11 @@ def recommend(variants: list[Variant], reference: str, objective: Objective = "l
     size = {variant.name: _figure_value(variant, "size_mb", float("inf")) for variant in passing}
     if objective == "latency":
         fastest = min(passing, key=lambda variant: speeds[variant.name][0])
-        span = speeds[fastest.name][1:]
+        span = _widened(speeds[fastest.name][1:])
         contenders = [variant for variant in passing if _overlap(speeds[variant.name][1:], span)]
         best = min(contenders, key=lambda v: (size[v.name], -_quality(v), speeds[v.name][0]))
         how = (f"indistinguishable on speed from the fastest ({len(contenders)} variants), the smallest"
-               if len(contenders) > 1 else "significantly faster than every other variant")
+               if len(contenders) > 1 else "significantly faster than every other variant (beyond the 10% run-to-run drift)")
     else:
         contenders = [variant for variant in passing if speeds[variant.name][1] <= 1 + PARITY_BAND or variant.name == reference]
         if objective == "size":
@@ -329,7 +334,7 @@ def recommend(variants: list[Variant], reference: str, objective: Objective = "l
             how = "the most accurate variant not significantly slower than the reference"
     reference_variant = next((variant for variant in passing if variant.name == reference), None)
     if reference_variant is not None and best.name != reference and _no_better(best, reference_variant, speeds, size, objective):
-        how = (f"no variant is better than {reference} (the best, {best.name}, is indistinguishable from it on speed "
+        how = (f"no variant is better than {reference} (the best, {best.name}, is within the run-to-run drift of it on speed "
                "and neither smaller nor more accurate)")
         best = reference_variant
     elif best.name == reference and len(passing) > 1:
@@ -354,12 +359,17 @@ def _overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
     return a[0] <= b[1] and b[0] <= a[1]
 
 
+def _widened(span: tuple[float, float]) -> tuple[float, float]:
+    """An interval widened by the run-to-run drift (DRIFT_BAND), for decisions that must hold from run to run."""
+    return span[0] / (1 + DRIFT_BAND), span[1] * (1 + DRIFT_BAND)
+
+
 def _no_better(best: Variant, reference: Variant, speeds: dict[str, tuple[float, float, float]], size: dict[str, float],
                objective: Objective) -> bool:
     """The winner is indistinguishable from the reference on speed and neither smaller nor more accurate."""
     if objective != "latency":
         return False
-    indistinguishable = _overlap(speeds[best.name][1:], speeds[reference.name][1:])
+    indistinguishable = _overlap(speeds[best.name][1:], _widened(speeds[reference.name][1:]))
     return indistinguishable and size[best.name] >= size[reference.name] and _quality(best) <= _quality(reference)
 
 
