@@ -67,6 +67,26 @@ def _check_module_names(module: "nn.Module", names: tuple[str, ...]) -> None:
         raise InputError(f"fp32 modules {', '.join(unknown)} are not modules of this model (some that are: {some})")
 
 
+def modules_to_quantize(module: "nn.Module", fp32: tuple[str, ...]) -> list[str]:
+    """The fewest module names that cover every module outside `fp32`: a module kept in fp32, or one
+    holding such a module, is split into its children (its own ops between them stay fp32)."""
+    keep = set(fp32)
+    chosen: list[str] = []
+
+    def visit(prefix: str, current: "nn.Module") -> None:
+        for name, child in current.named_children():
+            qualified = f"{prefix}.{name}" if prefix else name
+            if qualified in keep:
+                continue
+            if any(other.startswith(qualified + ".") for other in keep):
+                visit(qualified, child)
+            else:
+                chosen.append(qualified)
+
+    visit("", module)
+    return chosen
+
+
 def _quantize(module: "nn.Module", example: Any, dynamic_shapes: Any, request: BuildRequest) -> "nn.Module":
     import torch
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer, get_symmetric_quantization_config
@@ -74,9 +94,14 @@ def _quantize(module: "nn.Module", example: Any, dynamic_shapes: Any, request: B
 
     dynamic = request.int8_mode == "dynamic"
     quantizer = XNNPACKQuantizer()
-    quantizer.set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=dynamic))
-    for name in request.fp32_modules:
-        quantizer.set_module_name(name, None)
+    config = get_symmetric_quantization_config(is_per_channel=True, is_dynamic=dynamic)
+    if request.fp32_modules:
+        # XNNPACKQuantizer refuses `set_module_name(name, None)` ("not supported yet"): quantize by
+        # name instead every module that neither is nor holds one to keep in fp32
+        for name in modules_to_quantize(module, request.fp32_modules):
+            quantizer.set_module_name(name, config)
+    else:
+        quantizer.set_global(config)
     graph = torch.export.export(module, (example,), dynamic_shapes=dynamic_shapes).module()
     prepared = prepare_pt2e(graph, quantizer)
     samples = request.calibration if request.calibration is not None and not dynamic else np.asarray(example)
