@@ -159,15 +159,15 @@ def test_bad_options_are_one_line_errors(mc, tmp_path, args, fragment):
 
 
 @pytest.mark.slow
-def test_int8_static_pt2e_with_an_fp32_module_agrees_with_the_source(mc, tmp_path):
+def test_int8_static_pt2e_with_an_fp32_module_agrees_with_the_source(mc, small_factory, tmp_path):
     out = tmp_path / "int8-static.pte"
-    result = mc("compile", "mobile-tiny", "--backend", "executorch", "--precision", "int8", "--fp32-module", "task_head", "-o", out)
+    result = mc("compile", small_factory, "--backend", "executorch", "--precision", "int8", "--fp32-module", "head", "-o", out)
     assert result.exit_code == 0, result.stdout + result.stderr
     record = json.loads(Path(str(out) + ".json").read_text())
     parity, settings = record["metrics"]["parity"], record["metrics"]["settings"]
     assert parity["gate"] == "top1_agreement" and parity["top1_agreement"] >= 0.97
     assert settings["quantization"]["quantizer"] == "XNNPACKQuantizer" and "static" in settings["quantization"]["config"]
-    assert settings["quantization"]["fp32_modules"] == ["task_head"] and settings["quantization"]["calibration_samples"] == 256
+    assert settings["quantization"]["fp32_modules"] == ["head"] and settings["quantization"]["calibration_samples"] == 256
     assert settings["delegation"]["delegated_subgraphs"] >= 1
 
 
@@ -183,11 +183,11 @@ def test_int8_dynamic_needs_no_calibration(mc, small_factory, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_recipe_compiles_benches_and_reports_executorch_and_openvino(mc, tmp_path):
+def test_a_recipe_compiles_benches_and_reports_executorch_and_openvino(mc, small_factory, tmp_path):
     pytest.importorskip("openvino")
-    recipe = tmp_path / "edge.yaml"
+    recipe = tmp_path / "edge.yaml"  # a two-layer factory: lowering mobile-tiny's int8 alone takes minutes on 2 cores
     recipe.write_text(
-        "name: edge\nmodel: mobile-tiny\ntarget: x86-cpu\nreference: fp32\nvariants:\n  fp32: [export]\n"
+        f"name: edge\nmodel: {small_factory}\ntarget: x86-cpu\nreference: fp32\nvariants:\n  fp32: [export]\n"
         "  et-int8:\n    - compile: {backend: executorch, precision: int8}\n"
         "  ov-fp32:\n    - compile: {backend: openvino}\n"
         "bench: {duration: 1}\n"
