@@ -106,3 +106,36 @@ def tiny_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = Mc()("export", "mobile-tiny", "-o", path)
     assert result.exit_code == 0, result.stderr
     return path
+
+
+# A two-layer classifier factory for the MNIST-1D shape, for tests that lower or search a model whose
+# build must take seconds (lowering mobile-tiny to ExecuTorch int8 alone takes minutes on 2 cores).
+SMALL = '''
+import torch
+from torch import nn
+
+
+class Small(nn.Module):
+    """Two layers XNNPACK takes whole: ExecuTorch and optimize tests lower it in seconds."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(1, 8, 3, padding=1)
+        self.head = nn.Linear(320, 10)
+
+    def forward(self, x):
+        logits = self.head(torch.relu(self.conv(x)).flatten(1))
+        return logits, torch.softmax(logits, -1).amax(-1)
+
+
+def make():
+    torch.manual_seed(0)
+    return Small()
+'''
+
+
+@pytest.fixture(scope="session")
+def small_factory(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("factory") / "small.py"
+    path.write_text(SMALL)
+    return f"{path}:make"

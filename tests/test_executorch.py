@@ -27,37 +27,6 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path}
 
 
-SMALL = '''
-import torch
-from torch import nn
-
-
-class Small(nn.Module):
-    """Two layers XNNPACK takes whole: the default run's ExecuTorch model (lowers in seconds)."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv1d(1, 8, 3, padding=1)
-        self.head = nn.Linear(320, 10)
-
-    def forward(self, x):
-        logits = self.head(torch.relu(self.conv(x)).flatten(1))
-        return logits, torch.softmax(logits, -1).amax(-1)
-
-
-def make():
-    torch.manual_seed(0)
-    return Small()
-'''
-
-
-@pytest.fixture(scope="module")
-def small_factory(tmp_path_factory) -> str:
-    path = tmp_path_factory.mktemp("factory") / "small.py"
-    path.write_text(SMALL)
-    return f"{path}:make"
-
-
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
 def test_a_factory_lowers_fully_to_xnnpack_in_fp32_and_int8(mc, small_factory, tmp_path, precision):
     from mc.runtimes import open_model

@@ -45,7 +45,6 @@ def test_fp32_ir_matches_the_source_and_its_weights_are_part_of_the_artifact(fp3
 
 def test_the_opener_runs_it_with_the_targets_threads(fp32_ir):
     from mc.runtimes import open_model
-    from mc.runtimes.onnxruntime import open_onnx  # noqa: F401  (the reference runtime is importable alongside)
     from mc.targets import load_target
 
     opened = open_model(fp32_ir, load_target("x86-cpu"), threads=1)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -146,34 +144,12 @@ budgets: {model_size_mb: 100, latency_ms: 100, target_latency_ms: 50, ram_mb: 20
 """
 
 
-TWO_LAYERS = """import torch
-from torch import nn
-
-
-class Small(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv1d(1, 8, 3, padding=1)
-        self.head = nn.Linear(320, 10)
-
-    def forward(self, x):
-        logits = self.head(torch.relu(self.conv(x)).flatten(1))
-        return logits, torch.softmax(logits, -1).amax(-1)
-
-
-def make():
-    torch.manual_seed(0)
-    return Small()
-"""
-
-
 @pytest.mark.slow  # mc's int8 auto search and ExecuTorch/OpenVINO builds run inside (minutes on a loaded 2-core VM)
-def test_int8_candidates_come_from_the_auto_search_and_other_runtimes_say_how_to_install(mc, tmp_path):
+def test_int8_candidates_come_from_the_auto_search_and_other_runtimes_say_how_to_install(mc, small_factory, tmp_path):
     target = tmp_path / "ort-only.yaml"
     target.write_text(ONNX_ONLY)
-    factory = tmp_path / "two_layers.py"  # lowering mobile-tiny to ExecuTorch int8 alone takes minutes in CI's budget
-    factory.write_text(TWO_LAYERS)
-    result = mc("optimize", f"{factory}:make", "--target", target, "--max-seconds", "5", "-o", tmp_path / "best",
+    # a two-layer factory: lowering mobile-tiny to ExecuTorch int8 alone takes minutes in CI's budget
+    result = mc("optimize", small_factory, "--target", target, "--max-seconds", "5", "-o", tmp_path / "best",
                 "--runtimes", "onnxruntime,executorch,openvino")
     assert result.exit_code == 0, result.stdout + result.stderr
     rows = {row["name"]: row for row in json.loads((tmp_path / "best" / "optimize.json").read_text())["candidates"]}

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import Mc, assert_one_line_error
+from conftest import assert_one_line_error
 
 
 @pytest.fixture(scope="module")
