@@ -38,7 +38,7 @@ from mc.errors import McError  # noqa: E402
 from mc.models.source import find_zoo_checkpoint, load_torch_model  # noqa: E402
 from mc.passes import PassContext, apply_pass  # noqa: E402
 from mc.passes.compile import CompileConfig  # noqa: E402
-from mc.passes.export import ExportConfig  # noqa: E402
+from mc.passes.export import ExportConfig, export_torch  # noqa: E402
 from mc.progress import SilentProgress  # noqa: E402
 from mc.runtimes.compiled_torch import CompiledTorchPredictor  # noqa: E402
 from mc.runtimes.onnxruntime import OnnxRuntimePredictor  # noqa: E402

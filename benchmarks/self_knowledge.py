@@ -127,7 +127,7 @@ def table(log: Path) -> None:
         else:
             key = ("distill", row["data"], f"mobile-tiny from {row['teacher']}", "")
         groups.setdefault(key, []).append(row)
-    print(f"| what | data | model | variant | accuracy % | AUROC | ECE | seconds |\n|---|---|---|---|---|---|---|---|")
+    print("| what | data | model | variant | accuracy % | AUROC | ECE | seconds |\n|---|---|---|---|---|---|---|---|")
     for key, members in sorted(groups.items()):
         print(f"| {' | '.join(key)} | {_summary([m['accuracy'] for m in members], 100)} | "
               f"{_summary([m['auroc'] for m in members], 1, 3)} | {_summary([m['ece'] for m in members], 1, 3)} | "
