@@ -179,7 +179,8 @@ def test_step_resources_come_from_each_pass_config():
 
     assert ExportConfig().resources() == {"CPU": 1}
     assert QuantizeConfig(mode="dynamic").resources() == {"CPU": 1}
-    assert QuantizeConfig(mode="auto").resources() == WHOLE_NODE  # a search times: nothing may share its cores
+    assert QuantizeConfig(mode="auto").resources() == {"CPU": 1}  # a coordinator: candidates and timing fan out
+    assert PruneConfig(target_speedup=1.5).resources() == WHOLE_NODE  # times in its own process
     assert TrainConfig().resources() == DistillConfig(width_mult=0.5).resources() == {"CPU": 2}
     assert PruneConfig(amount=0.3, finetune_epochs=0).resources() == {"CPU": 1}
     assert PruneConfig(amount=0.3).resources() == {"CPU": 2}
@@ -379,3 +380,75 @@ def test_an_interrupt_cancels_the_tasks_and_leaves_nothing_half_written(tmp_path
     assert not list((out / "tiny").iterdir())
     cache = home / "cache" / "artifacts"
     assert not [path for path in cache.rglob("*") if path.name.endswith(".tmp")] if cache.exists() else True
+
+
+def test_a_fan_out_on_ray_carries_files_both_ways_in_order_and_raises_what_the_task_raised(ray_session, tmp_path):
+    from mc.errors import InputError
+    from mc.fanout import PortableFile, SerialFanOut
+    from mc.recipes.fanout_ray import RayFanOut
+
+    def _bytes_reversed(shared: str, item: "PortableFile"):
+        """A fan-out item as a search's are: it reads a file it was given, writes one it returns (defined
+        here so that Ray pickles it by value: workers cannot import a test module)."""
+        from mc.errors import InputError
+        from mc.fanout import PortableFile, scratch_path
+
+        data = item.path.read_bytes()
+        if not data:
+            raise InputError("an empty candidate")
+        out = scratch_path("out.bin")
+        out.write_bytes(shared.encode() + data[::-1])
+        return os.getpid(), PortableFile(out)
+
+    files = []
+    for index in range(4):
+        files.append(tmp_path / f"in{index}.bin")
+        files[-1].write_bytes(bytes([index + 1]) * (index + 3))
+    fan_out = RayFanOut(ray_session.get_runtime_context().get_node_id())
+    seen: list[int] = []
+    results = fan_out.map(_bytes_reversed, [PortableFile(path) for path in files], "x", on_result=lambda index, _: seen.append(index))
+    serial = SerialFanOut().map(_bytes_reversed, [PortableFile(path) for path in files], "x")
+    assert sorted(seen) == [0, 1, 2, 3]
+    for index, ((pid, made), (here, local)) in enumerate(zip(results, serial)):
+        assert pid != os.getpid() and here == os.getpid()  # the tasks ran in Ray's workers, the serial map here
+        copied = made.copy_to(tmp_path / f"back{index}.bin")
+        assert copied.read_bytes() == local.path.read_bytes() == b"x" + files[index].read_bytes()[::-1]
+    assert all(path.read_bytes() for path in files)  # the inputs untouched
+    empty = tmp_path / "empty.bin"
+    empty.write_bytes(b"")
+    with pytest.raises(InputError, match="an empty candidate"):
+        fan_out.map(_bytes_reversed, [PortableFile(files[0]), PortableFile(empty)], "x")
+    assert fan_out.exclusive(sum, [1, 2, 3]) == 6  # the whole node's CPUs, on the node given
+
+
+def test_a_quantize_search_fanned_out_on_ray_builds_and_judges_what_it_builds_here(ray_session, tiny_onnx, tmp_path):
+    """The auto search's stage built as Ray tasks: the same candidates, byte for byte, the same
+    figures as built here one after another; its timing runs as one whole-node task."""
+    from mc.data.calibration import default_calibration
+    from mc.data.mnist1d import INPUT_SHAPE, load_mnist1d
+    from mc.onnx_file import load_onnx_model
+    from mc.progress import SilentProgress
+    from mc.quantization.classifier_search import ClassifierBudget, ClassifierJudge, structure_plans
+    from mc.quantization.presets import static_preset
+    from mc.quantization.search import Searcher
+    from mc.recipes.fanout_ray import RayFanOut
+    from mc.targets import load_target
+
+    _, validation = load_mnist1d().train_validation_split(0.1, seed=0)
+    x, y = validation.x[:200], validation.y[:200]
+    judge = ClassifierJudge(x, y, "validation", ClassifierBudget(), 1, tiny_onnx)
+    preset = static_preset(load_target("x86-cpu"))
+    plans = structure_plans(preset)[:3]
+    calibration = default_calibration(INPUT_SHAPE)
+    input_name = load_onnx_model(tiny_onnx).input_names[0]
+    tables = {}
+    for name, fan_out in (("here", None), ("ray", RayFanOut(ray_session.get_runtime_context().get_node_id()))):
+        (tmp_path / name).mkdir()
+        searcher = Searcher(tiny_onnx, judge, calibration, input_name, tmp_path / name, SilentProgress(), fan_out)
+        built = searcher.build(plans, "op types")
+        searcher.time(built, rounds=3, seconds=2)
+        assert all(candidate.ratio_to_fp32 is not None for candidate in built if candidate.error is None)
+        tables[name] = [(c.label, c.error, c.size_bytes, c.precision, c.metrics, c.within_budget,
+                         c.path.read_bytes() if c.error is None else None) for c in built]
+    assert tables["ray"] == tables["here"]
+    assert any(row[1] is None for row in tables["here"])

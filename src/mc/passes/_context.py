@@ -19,6 +19,7 @@ import numpy as np
 
 from mc.artifact import Artifact, Kind, kind_of_spec
 from mc.errors import InputError
+from mc.fanout import FanOut, SerialFanOut
 from mc.hashing import sha256_path
 from mc.progress import Progress, SilentProgress
 from mc.targets import TargetProfile, load_target
@@ -34,6 +35,7 @@ class PassContext:
     corpus_path: Path | None = None  # text models' corpus [default: Python's reference docs]
     input_shape: tuple[int, ...] | None = None  # a factory's sample shape (batch axis excluded)
     notes: list[str] = field(default_factory=list)  # for people: what was adjusted (threads capped at the cores)
+    fan_out: FanOut = field(default_factory=SerialFanOut)  # where a search's candidates are built and timed (mc.fanout)
     _evaluation: dict[tuple[int, ...], Any] = field(default_factory=dict, repr=False)
     _calibration: dict[tuple[int, ...], np.ndarray | None] = field(default_factory=dict, repr=False)
     _corpus: Any = field(default=None, repr=False)

@@ -83,7 +83,9 @@ class PassConfig(BaseModel):
     def resources(self) -> dict[str, float]:
         """What one run of this pass occupies, as Ray resources ({"CPU": 2}, {"GPU": 1}): what a
         scheduler reserves for it. A request for more CPUs than the largest node has takes a whole
-        node. One CPU by default; a pass that trains or times asks for more (its config says)."""
+        node. One CPU by default; a pass that trains, or times in its own process, asks for more (its
+        config says); a search that fans out (mc.fanout) needs one CPU itself: its candidates and
+        its timing are tasks of their own."""
         return {"CPU": 1}
 
     def output_name(self, kind: Kind) -> str:

@@ -38,6 +38,7 @@ from pydantic import Field
 from mc.artifact import ARTIFACT_INDEX, Artifact, ArtifactRecord, Kind, Lineage, build_record, companion_files, sidecar_path
 from mc.atomic import publish_directory, staged_directory
 from mc.errors import BackendUnavailable, InputError, McError
+from mc.fanout import PortableFile, scratch_path
 from mc.passes._context import PassContext
 from mc.passes._contract import PassConfig
 from mc.passes._registry import register_pass, run_pass
@@ -126,17 +127,25 @@ class Candidate:
 class Builds:
     """What candidates share: the fp32 ONNX export is made once and reused by every ONNX candidate."""
 
-    def __init__(self, config: OptimizeConfig, source: Artifact, ctx: PassContext, workdir: Path):
+    def __init__(self, config: OptimizeConfig, source: Artifact, ctx: PassContext, workdir: Path,
+                 onnx: Artifact | None = None):
         self.config, self.source, self.ctx, self.workdir = config, source, ctx, workdir
-        self._onnx: Artifact | None = None
+        self._onnx: Artifact | None = onnx
+        self.onnx_error: str | None = None
 
     def onnx(self) -> Artifact:
         if self.source.kind == "onnx":
             return self.source
+        if self.onnx_error is not None:
+            raise McError(self.onnx_error)
         if self._onnx is None:
             from mc.passes.export import ExportConfig
 
-            self._onnx = run_pass(ExportConfig(), self.source, self.workdir / "fp32.onnx", self.ctx)
+            try:
+                self._onnx = run_pass(ExportConfig(), self.source, self.workdir / "fp32.onnx", self.ctx)
+            except McError as error:
+                self.onnx_error = f"the fp32 ONNX export failed: {str(error).splitlines()[0][:300]}"
+                raise
         return self._onnx
 
     def torch(self) -> Artifact:
@@ -235,6 +244,59 @@ def _build(builds: Builds, runtime: str, precision: str) -> Candidate:
     return candidate
 
 
+@dataclass(frozen=True)
+class CompileInputs:
+    """What every compile-backend candidate shares, portable to another machine (mc.fanout)."""
+
+    config: OptimizeConfig
+    source: Artifact  # its path a PortableFile's (or None: a factory, opened by its spec)
+    source_file: PortableFile | None
+    onnx: Artifact | None
+    onnx_file: PortableFile | None
+    onnx_error: str | None
+    target: Any
+    threads: int
+    input_shape: tuple[int, ...] | None
+    data: PortableFile | Path | None
+    calibration: PortableFile | Path | None
+
+
+def _portable(path: Path | None) -> PortableFile | Path | None:
+    """A file the candidates read, carried with them; a built-in setting's name stays a name."""
+    return PortableFile(path) if path is not None and Path(path).is_file() else path
+
+
+def _arrived(artifact: Artifact | None, file: PortableFile | None) -> Artifact | None:
+    if artifact is None or file is None:
+        return artifact
+    spec = str(file.path) if artifact.spec == str(artifact.path) else artifact.spec
+    return Artifact(artifact.kind, spec, artifact.sha256, file.path, artifact.record)
+
+
+def build_compiled(inputs: CompileInputs, item: tuple[str, str]) -> tuple[Candidate, PortableFile | None]:
+    """One compile-backend candidate built where this runs (a fan-out item): the candidate, its file apart."""
+    runtime, precision = item
+
+    def local(value: PortableFile | Path | None) -> Path | None:
+        return value.path if isinstance(value, PortableFile) else value
+
+    ctx = PassContext(target=inputs.target, threads=inputs.threads, data_path=local(inputs.data),
+                      calibration_path=local(inputs.calibration), input_shape=inputs.input_shape)
+    source = _arrived(inputs.source, inputs.source_file)
+    assert source is not None
+    builds = Builds(inputs.config, source, ctx, scratch_path("build"), _arrived(inputs.onnx, inputs.onnx_file))
+    builds.workdir.mkdir()
+    if inputs.onnx_error is not None:
+        builds.onnx_error = inputs.onnx_error
+    try:
+        candidate = _build(builds, runtime, precision)
+    except McError as error:  # this candidate cannot be built (a check failed): the others go on
+        candidate = Candidate(runtime, precision, "", "failed", str(error).splitlines()[0][:300])
+    made = PortableFile(candidate.path) if candidate.path is not None else None
+    candidate.path = None
+    return candidate, made
+
+
 def _size(path: Path) -> int:
     if path.is_dir():
         return sum(item.stat().st_size for item in path.rglob("*") if item.is_file())
@@ -256,6 +318,53 @@ def plan_candidates(config: OptimizeConfig, ctx: PassContext) -> list[tuple[str,
                 why = f"{ctx.target.name} has no fp16 arithmetic"
             plan.append((runtime, precision, why))
     return plan
+
+
+def _build_here(builds: Builds, runtime: str, precision: str) -> Candidate:
+    try:
+        return _build(builds, runtime, precision)
+    except McError as error:  # this candidate cannot be built (a check failed): the others go on
+        return Candidate(runtime, precision, "", "failed", str(error).splitlines()[0][:300])
+
+
+def build_candidates(plan: list[tuple[str, str, str | None]], builds: Builds, ctx: PassContext) -> list[Candidate]:
+    """Every candidate of the plan, in its order. mc's own passes build here (their int8 search fans
+    its own candidates out); the compile backends' candidates are fan-out items (ctx.fan_out), built
+    at once where there is room, from the source and the fp32 ONNX carried to them."""
+    slots: list[Candidate | None] = []
+    compiled: list[tuple[int, tuple[str, str]]] = []
+    with ctx.progress.task("optimize: build", total=len(plan)) as task:
+        for runtime, precision, why_not in plan:
+            if why_not:
+                slots.append(Candidate(runtime, precision, "", "unavailable", why_not))
+            elif runtime in OWN_BUILDERS:
+                task.advance(0, status=f"{runtime} {precision}")
+                slots.append(_build_here(builds, runtime, precision))
+            else:
+                compiled.append((len(slots), (runtime, precision)))
+                slots.append(None)
+                continue
+            task.advance(1)
+        if compiled:
+            source = builds.source
+            if source.kind == "torch":
+                try:
+                    builds.onnx()
+                except McError:
+                    pass  # the ONNX-fed candidates say why; the torch-fed ones go on
+            onnx = builds._onnx if source.kind == "torch" else None
+            inputs = CompileInputs(builds.config, source, PortableFile(source.path) if source.path is not None else None,
+                                   onnx, PortableFile(onnx.path) if onnx is not None and onnx.path is not None else None,
+                                   builds.onnx_error, ctx.target, ctx.threads, ctx.input_shape, _portable(ctx.data_path),
+                                   _portable(ctx.calibration_path))
+            items = [item for _, item in compiled]
+            results = ctx.fan_out.map(build_compiled, items, inputs,
+                                      on_result=lambda index, _: task.advance(1, status=" ".join(items[index])))
+            for (slot, _), (candidate, made) in zip(compiled, results):
+                if made is not None:
+                    candidate.path = made.copy_to(builds.workdir / made.path.name)
+                slots[slot] = candidate
+    return [candidate for candidate in slots if candidate is not None]
 
 
 # --- judging and timing ------------------------------------------------------------------------
@@ -322,13 +431,23 @@ def _score(candidates: list[Candidate], ctx: PassContext, config: OptimizeConfig
     return selection
 
 
-def _time(survivors: list[Candidate], reference: Candidate, ctx: PassContext, config: OptimizeConfig, sample: np.ndarray) -> dict[str, Any]:
+def time_side_by_side(paths: dict[str, Path], reference: str, target: Any, threads: int, input_shape: tuple[int, ...] | None,
+                      sample: np.ndarray, max_seconds: float):
+    """The candidates timed interleaved in one process (`mc.ratios.RatioTiming`): run with the node to itself."""
     from mc.ratios import interleaved_ratios
+    from mc.runtimes import open_model
 
-    predictors = {candidate.name: _open(candidate, ctx, shared=ctx.threads > 1).predictor for candidate in survivors}
+    predictors = {name: open_model(path, target, threads=threads, input_shape=input_shape, shared_cores=threads > 1).predictor
+                  for name, path in paths.items()}
     # block_ms: a slow candidate (torch eager is ~100x ORT on the small models) gets fewer calls a
     # round, so it cannot stretch the whole measurement past the budget
-    timing = interleaved_ratios(predictors, sample, reference.name, max_seconds=config.max_seconds, block_ms=BLOCK_MS)
+    return interleaved_ratios(predictors, sample, reference, max_seconds=max_seconds, block_ms=BLOCK_MS)
+
+
+def _time(survivors: list[Candidate], reference: Candidate, ctx: PassContext, config: OptimizeConfig, sample: np.ndarray) -> dict[str, Any]:
+    paths = {candidate.name: candidate.path for candidate in survivors}
+    timing = ctx.fan_out.exclusive(time_side_by_side, paths, reference.name, ctx.target, ctx.threads, ctx.input_shape,
+                                   sample, config.max_seconds)
     for candidate in survivors:
         interval = timing.ratios[candidate.name]
         candidate.latency_ms = timing.median_ms[candidate.name]
@@ -384,18 +503,7 @@ def run(config: OptimizeConfig, source: Artifact, output: Path, ctx: PassContext
     plan = plan_candidates(config, ctx)
     with tempfile.TemporaryDirectory(prefix="mc-optimize-") as tmp:
         builds = Builds(config, source, ctx, Path(tmp))
-        candidates: list[Candidate] = []
-        with ctx.progress.task("optimize: build", total=len(plan)) as task:
-            for runtime, precision, why_not in plan:
-                task.advance(0, status=f"{runtime} {precision}")
-                if why_not:
-                    candidates.append(Candidate(runtime, precision, "", "unavailable", why_not))
-                else:
-                    try:
-                        candidates.append(_build(builds, runtime, precision))
-                    except McError as error:  # this candidate cannot be built (a check failed): the others go on
-                        candidates.append(Candidate(runtime, precision, "", "failed", str(error).splitlines()[0][:300]))
-                task.advance(1)
+        candidates = build_candidates(plan, builds, ctx)
         built = [c for c in candidates if c.status == "ok"]
         fp32 = [c for c in built if c.precision == "fp32"]
         if not fp32:

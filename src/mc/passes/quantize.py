@@ -23,7 +23,7 @@ from mc.artifact import Artifact, ArtifactRecord, Kind, Lineage, build_record, p
 from mc.atomic import publish_directory, staged_directory, staged_file, write_json_atomic
 from mc.errors import InputError
 from mc.passes._context import PassContext
-from mc.passes._contract import WHOLE_NODE, PassConfig, spec_stem
+from mc.passes._contract import PassConfig, spec_stem
 from mc.passes._registry import register_pass
 from mc.quantization.presets import static_preset_values
 from mc.quantization.scheme import DynamicStep, Float16Step, QuantizePlan, StaticStep
@@ -89,9 +89,6 @@ class QuantizeConfig(PassConfig):
 
     def chosen_by_timing(self) -> bool:
         return self.mode == "auto"
-
-    def resources(self) -> dict[str, float]:
-        return dict(WHOLE_NODE) if self.chosen_by_timing() else {"CPU": 1}  # a search times candidates
 
     def output_name(self, kind: Kind) -> str:
         return {"torch": "model.pt", "text-onnx": "model"}.get(kind, "model.onnx")
@@ -231,7 +228,7 @@ def _search_classifier(config: QuantizeConfig, model, samples: np.ndarray | None
         judge = ClassifierJudge(x, y, selection, budget, ctx.threads, model.path)
         space = classifier_space(preset, samples is not None, budget, x[:128], ctx.threads)
         result = search(model.path, space, judge, samples, model.input_names[0], ctx.progress, Path(workdir),
-                        objective=config.objective)
+                        objective=config.objective, fan_out=ctx.fan_out)
         shutil.copyfile(result.best.path, staged)
     metrics = {"search": {"verdict": result.verdict, "selection_data": selection, "threads": ctx.threads,
                           "target": ctx.target.name, "budget": budget.model_dump(mode="json"),
@@ -338,7 +335,7 @@ def _search_text(config: QuantizeConfig, artifact, tokenizer, corpus, budget, ct
     with tempfile.TemporaryDirectory(prefix="mc-text-auto-") as workdir:
         judge = EmbeddingJudge(artifact.model_path, tokenizer, corpus, budget, ctx.threads, config.max_length)
         result = search(artifact.model_path, text_space(base, config.per_channel is not None), judge, None, TEXT_INPUT,
-                        ctx.progress, Path(workdir), objective=config.objective)
+                        ctx.progress, Path(workdir), objective=config.objective, fan_out=ctx.fan_out)
         shutil.copyfile(result.best.path, model_path)
     metrics = {"search": {"verdict": result.verdict, "selection_data": judge.selection, "threads": ctx.threads,
                           "target": ctx.target.name, "budget": budget.model_dump(mode="json"), "timing_tokens": TIMING_TOKENS,
@@ -360,8 +357,6 @@ def _state_bytes(module) -> int:
 def _torch_dynamic(config: QuantizeConfig, source: Artifact, output: Path, ctx: PassContext) -> Artifact:
     """PyTorch dynamic int8 of Linear/LSTM/GRU, saved as a checkpoint that records the quantization,
     so it reloads (weights_only) as the same quantized model."""
-    import torch
-
     from mc.metrics import classification_report
     from mc.models.checkpoint import checkpoint_payload, save_checkpoint
     from mc.models.torch_dynamic import apply_torch_dynamic, quantized_module_counts

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from mc.errors import InputError
+from mc.fanout import FanOut, PortableFile, SerialFanOut, scratch_path
 from mc.progress import Progress
 from mc.quantization.apply import apply_plan
 from mc.quantization.precision import precision_table, summary_line
@@ -112,12 +113,62 @@ class SearchResult:
         return [candidate.as_row() for candidate in self.candidates]
 
 
-class Searcher:
-    """Builds, scores and times candidates; a candidate space reads `candidates` between stages."""
+@dataclass(frozen=True)
+class BuildInputs:
+    """What every candidate build of one stage shares (it may travel to another machine)."""
 
-    def __init__(self, source: Path, judge: Judge, calibration: Any, input_name: str, workdir: Path, progress: Progress):
+    source: PortableFile
+    calibration: Any
+    input_name: str
+    judge: Judge
+    reference_metrics: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Built:
+    """A candidate made and judged where `build_candidate` ran: its file, or why it failed."""
+
+    model: PortableFile | None = None
+    precision: str = ""
+    size_bytes: int = 0
+    metrics: dict[str, Any] = field(default_factory=dict)
+    within_budget: bool = False
+    reason: str = ""
+    error: str | None = None
+
+
+def build_candidate(inputs: BuildInputs, plan: QuantizePlan) -> Built:
+    """One plan applied to the source and judged against fp32 (a fan-out item: it may run elsewhere)."""
+    path = scratch_path("candidate.onnx")
+    try:
+        report = apply_plan(plan, inputs.source.path, path, inputs.calibration, inputs.input_name)
+        metrics = inputs.judge.score(path)
+        within, reason = inputs.judge.within_budget(metrics, inputs.reference_metrics)
+        return Built(PortableFile(path), summary_line(precision_table(path, report.modules)), path.stat().st_size,
+                     metrics, within, reason)
+    except InputError as error:
+        return Built(error=str(error), reason="failed")
+
+
+def time_candidates(judge: Judge, paths: dict[str, Path], rounds: int, seconds: float) -> tuple[dict[str, float], dict[str, tuple]]:
+    """(median ms, (ratio, low, high)) of each path against "fp32", interleaved in one process (run
+    with the node to itself)."""
+    if hasattr(judge, "latency_ratios"):
+        found = judge.latency_ratios(paths, "fp32", rounds, seconds)
+        return found.median_ms, {name: (r.ratio, r.low, r.high) for name, r in found.ratios.items()}
+    times = judge.latency_ms(paths, rounds)
+    return times, {name: (times[name] / times["fp32"], None, None) for name in paths}
+
+
+class Searcher:
+    """Builds, scores and times candidates; a candidate space reads `candidates` between stages.
+    The candidates of a stage are built through `fan_out` (at once, where it has room), each stage's
+    timing runs with the node to itself."""
+
+    def __init__(self, source: Path, judge: Judge, calibration: Any, input_name: str, workdir: Path, progress: Progress,
+                 fan_out: FanOut | None = None):
         self.source, self.judge, self.calibration, self.input_name = source, judge, calibration, input_name
-        self.workdir, self.progress = workdir, progress
+        self.workdir, self.progress, self.fan_out = workdir, progress, fan_out or SerialFanOut()
         self.fp32 = Candidate("fp32 (no quantization)", None, source, "reference", size_bytes=source.stat().st_size,
                               within_budget=True, reason="reference", precision="all fp32")
         self.fp32.metrics = judge.score(source)
@@ -125,22 +176,21 @@ class Searcher:
         self.details: dict[str, Any] = {}
 
     def build(self, plans: list[QuantizePlan], stage: str) -> list[Candidate]:
-        built = []
+        inputs = BuildInputs(PortableFile(self.source), self.calibration, self.input_name, self.judge, self.fp32.metrics)
         with self.progress.task(f"quantize search: {stage}", total=len(plans)) as task:
-            for plan in plans:
-                path = self.workdir / f"candidate{len(self.candidates)}.onnx"
-                candidate = Candidate(plan.label(), plan, path, stage)
-                try:
-                    report = apply_plan(plan, self.source, path, self.calibration, self.input_name)
-                    candidate.precision = summary_line(precision_table(path, report.modules))
-                    candidate.size_bytes = path.stat().st_size
-                    candidate.metrics = self.judge.score(path)
-                    candidate.within_budget, candidate.reason = self.judge.within_budget(candidate.metrics, self.fp32.metrics)
-                except InputError as error:
-                    candidate.error, candidate.reason = str(error), "failed"
-                self.candidates.append(candidate)
-                built.append(candidate)
-                task.advance(1, status=candidate.label[:60])
+            results = self.fan_out.map(build_candidate, plans, inputs,
+                                       on_result=lambda index, _: task.advance(1, status=plans[index].label()[:60]))
+        built = []
+        for plan, result in zip(plans, results):
+            candidate = Candidate(plan.label(), plan, self.workdir / f"candidate{len(self.candidates)}.onnx", stage)
+            if result.model is None:
+                candidate.error, candidate.reason = result.error, result.reason
+            else:
+                result.model.copy_to(candidate.path)
+                candidate.precision, candidate.size_bytes, candidate.metrics = result.precision, result.size_bytes, result.metrics
+                candidate.within_budget, candidate.reason = result.within_budget, result.reason
+            self.candidates.append(candidate)
+            built.append(candidate)
         return built
 
     def time(self, batch: list[Candidate], rounds: int = ROUNDS, seconds: float = SECONDS) -> None:
@@ -152,13 +202,7 @@ class Searcher:
         if not measurable:
             return
         paths = {"fp32": self.fp32.path, **{str(i): c.path for i, c in enumerate(measurable)}}
-        if hasattr(self.judge, "latency_ratios"):
-            found = self.judge.latency_ratios(paths, "fp32", rounds, seconds)
-            times = found.median_ms
-            spans = {name: (r.ratio, r.low, r.high) for name, r in found.ratios.items()}
-        else:
-            times = self.judge.latency_ms(paths, rounds)
-            spans = {name: (times[name] / times["fp32"], None, None) for name in paths}
+        times, spans = self.fan_out.exclusive(time_candidates, self.judge, paths, rounds, seconds)
         for i, candidate in enumerate(measurable):
             candidate.latency_ms = times[str(i)]
             candidate.ratio_to_fp32, candidate.ratio_low, candidate.ratio_high = spans[str(i)]
@@ -172,9 +216,9 @@ CandidateSpace = Callable[[Searcher], Iterator[tuple[str, list[QuantizePlan]]]]
 
 
 def search(source: Path, space: CandidateSpace, judge: Judge, calibration: Any, input_name: str,
-           progress: Progress, workdir: Path, objective: Objective = "latency") -> SearchResult:
+           progress: Progress, workdir: Path, objective: Objective = "latency", fan_out: FanOut | None = None) -> SearchResult:
     """Run every stage the space yields, then keep the winner by `objective` (see the module's docstring)."""
-    searcher = Searcher(Path(source), judge, calibration, input_name, workdir, progress)
+    searcher = Searcher(Path(source), judge, calibration, input_name, workdir, progress, fan_out)
     for stage, plans in space(searcher):
         if plans:
             searcher.time(searcher.build(plans, stage))

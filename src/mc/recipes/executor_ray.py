@@ -11,8 +11,11 @@ cache is not submitted at all. Artifacts travel as bytes through Ray's object st
 the task, the result back) and are published into the driver's cache by the cache's own atomic
 publisher (`mc.recipes.transfer`): no shared filesystem is needed.
 
-Timing-chosen steps (a `quantize: {mode: auto}` search) run on the driver's node, since their cache
-key names the host they were timed on, with the whole node's CPUs.
+Timing-chosen steps (a `quantize: {mode: auto}` search, `optimize`) run on the driver's node, since
+their cache key names the host they were timed on. A search fans out: its step task is a coordinator
+that builds and judges its candidates as one-CPU tasks anywhere in the cluster and times each batch
+as one task taking all of the driver node's CPUs (`mc.recipes.fanout_ray`); a search that times
+inside its own process (prune's latency-chosen amount) asks for the whole node instead.
 
 Faults. A task whose worker dies is retried (`max_retries`); after that its variant (and every
 variant waiting on the same step) is failed with the reason while the others complete. Ctrl-C or
@@ -39,26 +42,16 @@ from pathlib import Path
 from typing import Any
 
 from mc.artifact import Artifact
-from mc.errors import BackendUnavailable, InputError, McError
+from mc.errors import InputError, McError
 from mc.progress import Progress, SilentProgress
 from mc.recipes.cache import ArtifactCache, CacheUnwritable
 from mc.recipes.chain import ChainContext, VariantBuild, record_step, step_failure, step_key, unavailable_step
 from mc.recipes.executor import BenchCall, describe_build
+from mc.recipes.fanout_ray import MAX_RETRIES, WAIT_S, RayFanOut, import_ray
 from mc.recipes.schema import Step
 from mc.recipes.transfer import Packed, pack, publish, unpack
 
-MAX_RETRIES = 2  # a worker that dies mid-task is retried this often, then its variant fails with the reason
-WAIT_S = 0.5  # how often the driver wakes while waiting (an interrupt is handled within this)
 BENCH_RESOURCE = "bench"  # a node labelled for benching: `ray start ... --resources '{"bench": 1}'`
-INSTALL_HINT = "Ray is not installed: pip install 'mc[ray]' (ray>=2.60,<2.61), or run with --executor local"
-
-
-def import_ray():
-    try:
-        import ray
-    except ImportError:
-        raise BackendUnavailable(INSTALL_HINT) from None
-    return ray
 
 
 @dataclass(frozen=True)
@@ -107,9 +100,10 @@ def _worker_inputs(inputs: dict[str, Packed], directory: Path) -> dict[str, Path
 
 
 def run_step_task(config, parent: Packed | None, shipped: Shipped, inputs: dict[str, Packed], target, threads: int,
-                  input_shape, file_name: str, pass_name: str) -> StepOutcome:
+                  input_shape, file_name: str, pass_name: str, timing_node: str) -> StepOutcome:
     """One step on a Ray worker: the parent and the recipe's data files unpacked into a temporary
-    folder, the pass run through the one pass verb, its artifact packed for the driver."""
+    folder, the pass run through the one pass verb, its artifact packed for the driver. A search
+    in the step fans its candidates out as tasks and times them on `timing_node` (the driver's)."""
     from mc.passes import PassContext, run_pass
 
     began = time.perf_counter()
@@ -121,7 +115,8 @@ def run_step_task(config, parent: Packed | None, shipped: Shipped, inputs: dict[
             spec = str(source_path) if (shipped.spec_is_path and source_path is not None) else shipped.spec
             source = Artifact(shipped.kind, spec, shipped.sha256, source_path)  # type: ignore[arg-type]
             ctx = PassContext(target=target, threads=threads, progress=SilentProgress(), data_path=local.get("data"),
-                              calibration_path=local.get("calibration"), corpus_path=local.get("corpus"), input_shape=input_shape)
+                              calibration_path=local.get("calibration"), corpus_path=local.get("corpus"), input_shape=input_shape,
+                              fan_out=RayFanOut(timing_node))
             output = folder / "out" / file_name
             output.parent.mkdir()
             run_pass(config, source, output, ctx)
@@ -284,7 +279,7 @@ class RayExecutor:
                 file_name = step.config.output_name(kind)  # type: ignore[arg-type]
                 ref = self.step_remote.options(**options).remote(
                     step.config, parent_ref(current), shipped, inputs_ref, context.passes.target, context.threads,
-                    context.input_shape, file_name, step.pass_name)
+                    context.input_shape, file_name, step.pass_name, self._driver_node())
                 description = {"pass": step.pass_name, "config": step.config_json(), "parent": current.sha256}
                 in_flight[key] = _InFlight(ref, step, key, kind, file_name, description, [cursor])
                 return
