@@ -102,6 +102,9 @@ def run(
     only: list[str] | None = typer.Option(None, "--only", help="Run only this variant (repeatable); the reference is always added."),
     out_dir: Path = typer.Option(Path("reports"), "--out", help="Reports root: the run goes to OUT/<recipe>/<run-id>/."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Rebuild every step instead of reusing cached artifacts."),
+    cache_dir: Path | None = typer.Option(None, "--cache", help="The artifact cache folder \\[default: MC_HOME/cache/artifacts]. "
+                                          "With --executor ray, a folder every node mounts at this path: tasks then read and "
+                                          "write it directly instead of sending artifacts through Ray's object store."),
     json_path: Path | None = typer.Option(None, "--json", help="Also write report.json here."),
     objective: str | None = typer.Option(None, "--objective", help="latency, size or accuracy: what the recommendation "
                                          "optimizes among variants that pass every gate \\[default: the recipe's objective, else latency]."),
@@ -120,6 +123,9 @@ def run(
     from mc.recipes.executor import open_executor
     from mc.recipes.runner import run_recipe
 
+    cache_dir = cache_dir.expanduser().resolve() if cache_dir is not None else None
+    if cache_dir is not None and no_cache:
+        raise InputError("--cache and --no-cache: give one (--no-cache builds everything in a throwaway cache)")
     loaded = load_recipe(recipe)
     if objective is not None:
         if objective not in ("latency", "size", "accuracy"):
@@ -127,9 +133,10 @@ def run(
         loaded = loaded.model_copy(update={"objective": objective})
     out().print(f"recipe {loaded.name} ({loaded.source}): {len(loaded.variants)} variant(s), target {loaded.target}, "
                 f"{loaded.bench.scenario} {loaded.bench.duration:g} s each")
-    engine = open_executor(executor, address, debug=state().debug)
+    engine = open_executor(executor, address, debug=state().debug, shared_cache=cache_dir)
     try:
-        outcome = run_recipe(loaded, out_dir, RichProgress(), only=only or None, use_cache=not no_cache, debug=state().debug,
+        outcome = run_recipe(loaded, out_dir, RichProgress(), only=only or None, use_cache=not no_cache, cache_root=cache_dir,
+                             debug=state().debug,
                              log=lambda message: out().print(message, soft_wrap=True, markup=False), executor=engine)
     finally:
         engine.close()

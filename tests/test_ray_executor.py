@@ -139,6 +139,33 @@ def test_ray_builds_every_cache_key_once_into_the_drivers_cache(ray_session, tmp
     assert _figures(again) == _figures(remote)
 
 
+def test_with_a_shared_cache_tasks_publish_into_it_themselves_and_nothing_comes_back_as_bytes(ray_session, tmp_path, monkeypatch):
+    from mc.progress import SilentProgress
+    from mc.recipes import executor_ray
+    from mc.recipes.cache import ArtifactCache
+    from mc.recipes.executor_ray import RayExecutor
+
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(TINY.format(target="x86-cpu").replace("  dyn:\n    - export\n    - quantize: {mode: dynamic}\n", ""))
+    names = ["fp32", "pruned"]
+    shipped = RayExecutor().build(names, _context(recipe), ArtifactCache(tmp_path / "driver-cache"), SilentProgress(), print)
+    published: list[str] = []
+    real_publish = executor_ray.publish
+    monkeypatch.setattr(executor_ray, "publish", lambda cache, key, *rest: published.append(key) or real_publish(cache, key, *rest))
+    shared = ArtifactCache(tmp_path / "shared")
+    built = RayExecutor(shared_cache=tmp_path / "shared").build(names, _context(recipe), shared, SilentProgress(), print)
+    assert [build.status for build in built] == ["ok", "ok"], [build.error for build in built]
+    assert published == []  # every artifact was written into the shared cache by the task that made it
+    assert _figures(built) == _figures(shipped)  # the same keys and content as through the object store
+    for build in built:
+        assert build.artifact.is_relative_to(shared.root) and shared.lookup(build.steps[-1].key) is not None
+
+
+def test_cache_and_no_cache_together_are_one_line_exit_2(tmp_path):
+    result = Mc()("run", "quickstart", "--cache", tmp_path / "c", "--no-cache")
+    assert_one_line_error(result, contains="--cache and --no-cache")
+
+
 def test_a_worker_that_dies_is_retried_then_its_variant_fails_while_others_complete(ray_session, tmp_path):
     from mc.progress import SilentProgress
     from mc.recipes.cache import ArtifactCache

@@ -58,8 +58,9 @@ class LocalExecutor:
         pass
 
 
-def open_executor(name: str, address: str | None = None, debug: bool = False) -> Executor:
-    """The executor `mc run --executor NAME` asks for (Ray imported only when asked for)."""
+def open_executor(name: str, address: str | None = None, debug: bool = False, shared_cache=None) -> Executor:
+    """The executor `mc run --executor NAME` asks for (Ray imported only when asked for);
+    `shared_cache`: a cache folder every node of the cluster mounts at that path."""
     if name == "local":
         if address is not None:
             raise InputError("--address is for --executor ray (the Ray cluster to connect to)")
@@ -67,7 +68,7 @@ def open_executor(name: str, address: str | None = None, debug: bool = False) ->
     if name == "ray":
         from mc.recipes.executor_ray import RayExecutor
 
-        return RayExecutor(address, debug=debug)
+        return RayExecutor(address, debug=debug, shared_cache=shared_cache)
     raise InputError(f"--executor {name}: choose {' or '.join(EXECUTORS)}")
 
 

@@ -9,7 +9,10 @@ variant waits on the same task (futures keyed by cache key on the driver), so tw
 a prefix build it once even when scheduled at the same moment, and a key already in the driver's
 cache is not submitted at all. Artifacts travel as bytes through Ray's object store (the parent to
 the task, the result back) and are published into the driver's cache by the cache's own atomic
-publisher (`mc.recipes.transfer`): no shared filesystem is needed.
+publisher (`mc.recipes.transfer`): no shared filesystem is needed. With a shared cache (`mc run
+--cache DIR`, a folder every node mounts at the same path) nothing travels: a task reads its parent
+where it is and publishes its artifact into the cache itself (the same atomic publisher), and the
+driver verifies the entry as every lookup does.
 
 Timing-chosen steps (a `quantize: {mode: auto}` search, `optimize`) run on the driver's node, since
 their cache key names the host they were timed on. A search fans out: its step task is a coordinator
@@ -99,11 +102,22 @@ def _worker_inputs(inputs: dict[str, Packed], directory: Path) -> dict[str, Path
     return {name: unpack(packed, directory / name) for name, packed in inputs.items()}
 
 
-def run_step_task(config, parent: Packed | None, shipped: Shipped, inputs: dict[str, Packed], target, threads: int,
-                  input_shape, file_name: str, pass_name: str, timing_node: str) -> StepOutcome:
+@dataclass(frozen=True)
+class SharedEntry:
+    """With a shared cache (`mc run --cache DIR` mounted at that path on every node): where the
+    task publishes its artifact itself, instead of sending it back."""
+
+    root: str
+    key: str
+    description: dict[str, Any]
+
+
+def run_step_task(config, parent: Packed | str | None, shipped: Shipped, inputs: dict[str, Packed], target, threads: int,
+                  input_shape, file_name: str, pass_name: str, timing_node: str, shared: SharedEntry | None = None) -> StepOutcome:
     """One step on a Ray worker: the parent and the recipe's data files unpacked into a temporary
-    folder, the pass run through the one pass verb, its artifact packed for the driver. A search
-    in the step fans its candidates out as tasks and times them on `timing_node` (the driver's)."""
+    folder (a parent in a shared cache read where it is), the pass run through the one pass verb,
+    its artifact packed for the driver, or published into the shared cache. A search in the step
+    fans its candidates out as tasks and times them on `timing_node` (the driver's)."""
     from mc.passes import PassContext, run_pass
 
     began = time.perf_counter()
@@ -111,12 +125,19 @@ def run_step_task(config, parent: Packed | None, shipped: Shipped, inputs: dict[
         folder = Path(tmp)
         try:
             local = _worker_inputs(inputs, folder / "inputs")
-            source_path = unpack(parent, folder / "parent") if parent is not None else None
+            source_path = (Path(parent) if isinstance(parent, str) else
+                           unpack(parent, folder / "parent") if parent is not None else None)
             spec = str(source_path) if (shipped.spec_is_path and source_path is not None) else shipped.spec
             source = Artifact(shipped.kind, spec, shipped.sha256, source_path)  # type: ignore[arg-type]
             ctx = PassContext(target=target, threads=threads, progress=SilentProgress(), data_path=local.get("data"),
                               calibration_path=local.get("calibration"), corpus_path=local.get("corpus"), input_shape=input_shape,
                               fan_out=RayFanOut(timing_node))
+            if shared is not None:
+                cache = ArtifactCache(Path(shared.root))
+                cache.check_writable()
+                with cache.produce(shared.key, file_name, shared.description) as output:
+                    run_pass(config, source, output, ctx)
+                return StepOutcome("ok", seconds=time.perf_counter() - began, node=platform.node())
             output = folder / "out" / file_name
             output.parent.mkdir()
             run_pass(config, source, output, ctx)
@@ -164,9 +185,10 @@ class RayExecutor:
     process (a notebook, the tests) is used as it is and left running."""
 
     def __init__(self, address: str | None = None, num_cpus: int | None = None, max_retries: int = MAX_RETRIES,
-                 debug: bool = False) -> None:
+                 debug: bool = False, shared_cache: Path | None = None) -> None:
         ray = import_ray()
         self.ray, self.max_retries, self.debug = ray, max_retries, debug
+        self.shared_cache = Path(shared_cache).resolve() if shared_cache is not None else None
         self.owned = not ray.is_initialized()
         if self.owned:
             on_sigterm = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
@@ -237,10 +259,13 @@ class RayExecutor:
                                                                    ("calibration", context.passes.calibration_path),
                                                                    ("corpus", context.passes.corpus_path)) if path is not None})
         done: list[str] = []
+        shared_root = str(cache.root) if self.shared_cache is not None and Path(cache.root).resolve() == self.shared_cache else None
 
         def parent_ref(artifact: Artifact) -> Any:
             if artifact.path is None:
                 return None
+            if shared_root is not None and Path(shared_root).resolve() in Path(artifact.path).resolve().parents:
+                return str(artifact.path)  # every node reads it where it is
             if artifact.sha256 not in shipped_refs:
                 shipped_refs[artifact.sha256] = ray.put(pack(Path(artifact.path)))
             return shipped_refs[artifact.sha256]
@@ -277,10 +302,11 @@ class RayExecutor:
                 current = cursor.current
                 shipped = Shipped(current.kind, current.spec, current.sha256, current.path is not None and current.spec == str(current.path))
                 file_name = step.config.output_name(kind)  # type: ignore[arg-type]
+                description = {"pass": step.pass_name, "config": step.config_json(), "parent": current.sha256}
+                shared = SharedEntry(shared_root, key, description) if shared_root is not None else None
                 ref = self.step_remote.options(**options).remote(
                     step.config, parent_ref(current), shipped, inputs_ref, context.passes.target, context.threads,
-                    context.input_shape, file_name, step.pass_name, self._driver_node())
-                description = {"pass": step.pass_name, "config": step.config_json(), "parent": current.sha256}
+                    context.input_shape, file_name, step.pass_name, self._driver_node(), shared)
                 in_flight[key] = _InFlight(ref, step, key, kind, file_name, description, [cursor])
                 return
             finish(cursor)
@@ -295,9 +321,13 @@ class RayExecutor:
                 detail = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
                 outcome = StepOutcome("failed", error=f"{flight.step.pass_name}: {type(error).__name__} "
                                                       f"(after {self.max_retries} retries): {detail}")
-            if outcome.status == "ok" and outcome.packed is not None:
+            if outcome.status == "ok" and (outcome.packed is not None or shared_root is not None):
                 try:
-                    hit = publish(cache, flight.key, outcome.packed, flight.file_name, flight.description)
+                    if outcome.packed is not None:
+                        hit = publish(cache, flight.key, outcome.packed, flight.file_name, flight.description)
+                    elif (hit := cache.lookup(flight.key)) is None:  # type: ignore[assignment]
+                        raise RuntimeError(f"the node {outcome.node} published no sound entry in the shared cache "
+                                           f"{shared_root}: is it mounted at that path on every node?")
                 except CacheUnwritable:
                     raise
                 except Exception as error:  # what came back does not verify: this step's variants fail, not the run
