@@ -25,7 +25,7 @@ def compile_model(
     calibration: Path | None = typer.Option(None, help="int8 calibration data (.npz/.npy/folder) \\[default: 512 MNIST-1D training samples]."),
     calibration_samples: int = typer.Option(256, help="How many calibration samples to use (int8)."),
     int8_mode: str = typer.Option("static", help="int8: static (calibrated) or dynamic (activations quantized per call; executorch)."),
-    max_accuracy_drop: float | None = typer.Option(None, help="int8 (openvino): accuracy budget in points; NNCF's accuracy control keeps within it, then the confidence AUROC is checked."),
+    max_accuracy_drop: float | None = typer.Option(None, help="int8: accuracy budget in points on a validation split: openvino (NNCF's accuracy control, then the confidence AUROC is checked), executorch (the modules mc ranks most sensitive kept in fp32, 0/1/2/4/8, until within it)."),
     fp32_module: list[str] = typer.Option([], "--fp32-module", help="int8: keep this module (qualified name) in fp32 (executorch); repeatable."),
     data: Path | None = typer.Option(None, help="Parity data (.npz/.npy/folder) \\[default: MNIST-1D test set]."),
     input_shape: str | None = typer.Option(None, help="A factory's input shape, batch first, e.g. 1,1,40."),

@@ -6,6 +6,7 @@ module; the default run lowers a two-layer factory model through the same CLI pa
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -170,3 +171,41 @@ def test_a_recipe_compiles_benches_and_reports_executorch_and_openvino(mc, small
     runtimes = {name: json.dumps(variant) for name, variant in by_name.items()}
     assert '"executorch"' in runtimes["et-int8"] and '"openvino"' in runtimes["ov-fp32"]
     assert any(path.suffix == ".bin" for path in run_dir.rglob("*")), "the IR's weights travel with the run"
+
+
+def test_the_sensitivity_ranking_scores_every_linear_and_conv_module_quantized_alone(small_factory):
+    """mc's ranking for PT2E: one SQNR per linear or convolution module, the most sensitive first, each a real
+    quantized run (finite where the quantizer took the module, so its logits moved; XNNPACK's
+    quantizer leaves a 1-d convolution alone, which ranks last)."""
+    from mc.compilation._backend import BuildRequest
+    from mc.compilation.executorch import _quantized_module_types, rank_sensitive_modules
+    from mc.data.calibration import default_calibration
+    from mc.data.mnist1d import INPUT_SHAPE
+    from mc.models.source import load_torch_model
+
+    source = load_torch_model(small_factory)
+    linear = [name for name, module in source.module.named_modules() if isinstance(module, _quantized_module_types())]
+    request = BuildRequest(source=source, module=source.module, output=Path("unused.pte"), precision="int8", device="cpu",
+                           opt_batch=1, max_batch=8, calibration=default_calibration(INPUT_SHAPE), evaluation=None)  # type: ignore[arg-type]
+    x = default_calibration(INPUT_SHAPE)[:64]
+    ranking = rank_sensitive_modules(request, x)
+    assert sorted(row["module"] for row in ranking) == sorted(linear)
+    scores = [row["sqnr_db"] for row in ranking if row["sqnr_db"] is not None]  # None: the quantizer left it alone
+    assert scores and all(isinstance(score, float) and 10 < score < 100 for score in scores) and scores == sorted(scores)
+    assert [row["sqnr_db"] for row in ranking[: len(scores)]] == scores  # the untouched ones last
+    kept = dataclasses.replace(request, fp32_modules=(ranking[0]["module"],))
+    assert ranking[0]["module"] not in {row["module"] for row in rank_sensitive_modules(kept, x)}
+
+
+@pytest.mark.slow
+def test_int8_within_a_budget_keeps_the_most_sensitive_modules_in_fp32_until_it_fits(mc, small_factory, tmp_path):
+    out = tmp_path / "budget.pte"
+    result = mc("compile", small_factory, "--backend", "executorch", "--precision", "int8", "--max-accuracy-drop", "0",
+                "-o", out)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    control = json.loads(Path(str(out) + ".json").read_text())["metrics"]["settings"]["quantization"]["accuracy_control"]
+    assert control["selection"].endswith("validation split (seed 0)")  # never the test set
+    assert control["tried"][0]["fp32_modules"] == [] and control["tried"][-1]["accuracy_drop_points"] <= 0
+    if len(control["tried"]) > 1:  # the whole model missed: the ranking decided what went back to fp32
+        ranked = [row["module"] for row in control["ranking"]]
+        assert control["kept_fp32"] == ranked[: len(control["kept_fp32"])]

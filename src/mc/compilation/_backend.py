@@ -40,6 +40,7 @@ class BuildRequest:
     int8_mode: str = "static"  # static (calibrated activations) | dynamic (activations quantized per call)
     fp32_modules: tuple[str, ...] = ()  # modules kept in fp32 (by qualified name), where the backend can
     max_accuracy_drop: float | None = None  # an accuracy budget (points), where the backend can search within one
+    selection: "EvaluationData | None" = None  # what a search within that budget selects on (never the test set)
 
 
 @dataclass(frozen=True)

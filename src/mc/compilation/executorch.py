@@ -7,6 +7,11 @@ on x86).
   (symmetric, per-channel weights), calibrated on real samples (`static`), or with activations
   quantized per call (`dynamic`: XNNPACK quantizes linear layers this way); `convert_pt2e`, then the
   same lowering. Modules named in `fp32_modules` stay fp32 (the quantizer's module-name filter).
+- int8 within an accuracy budget (`max_accuracy_drop`): mc's own sensitivity ranking for PT2E (each
+  leaf module with weights quantized alone, the rest fp32, ranked by the SQNR of the model's logits
+  against fp32), then the whole model lowered with the 0, 1, 2, 4, 8 most sensitive modules kept in
+  fp32 until its accuracy on the selection data (a validation split, never the test set) is within
+  the budget; the ranking and every try are in the sidecar.
 - The batch axis is dynamic (traced at batch 2: a batch-1 example specialises it) where the model
   lowers that way; otherwise the program is exported at batch 1 and the runtime runs per sample.
 - What XNNPACK did not take stays as ExecuTorch's portable ops: the delegation report counts the
@@ -33,6 +38,9 @@ CALIBRATION_BATCH = 32
 # a program's planned memory small (a larger batch is split by the runtime)
 MAX_PLANNED_BATCH = 256
 DELEGATE = "executorch_call_delegate"
+FALLBACK_STEPS = (1, 2, 4, 8)  # the most sensitive modules kept in fp32, tried in turn within an accuracy budget
+RANKING_SAMPLES = 256  # selection samples the sensitivity ranking compares logits on
+RANKING_CALIBRATION = 64  # calibration samples for each module's ranking run (the lowered model uses them all)
 _EDGE_OP = re.compile(r"<EdgeOpOverload: ([^>]+)>")
 
 
@@ -87,7 +95,15 @@ def modules_to_quantize(module: "nn.Module", fp32: tuple[str, ...]) -> list[str]
     return chosen
 
 
-def _quantize(module: "nn.Module", example: Any, dynamic_shapes: Any, request: BuildRequest) -> "nn.Module":
+def _quantized_module_types() -> tuple[type, ...]:
+    from torch import nn
+
+    return (nn.Linear, nn.Conv1d, nn.Conv2d)
+
+
+def _quantize(module: "nn.Module", example: Any, dynamic_shapes: Any, request: BuildRequest,
+              only: tuple[str, ...] | None = None) -> "nn.Module":
+    """The PT2E-quantized module: every module but `request.fp32_modules`, or only the modules `only` names."""
     import torch
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer, get_symmetric_quantization_config
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
@@ -95,10 +111,10 @@ def _quantize(module: "nn.Module", example: Any, dynamic_shapes: Any, request: B
     dynamic = request.int8_mode == "dynamic"
     quantizer = XNNPACKQuantizer()
     config = get_symmetric_quantization_config(is_per_channel=True, is_dynamic=dynamic)
-    if request.fp32_modules:
+    if only is not None or request.fp32_modules:
         # XNNPACKQuantizer refuses `set_module_name(name, None)` ("not supported yet"): quantize by
         # name instead every module that neither is nor holds one to keep in fp32
-        for name in modules_to_quantize(module, request.fp32_modules):
+        for name in only if only is not None else modules_to_quantize(module, request.fp32_modules):
             quantizer.set_module_name(name, config)
     else:
         quantizer.set_global(config)
@@ -141,17 +157,14 @@ def planned_batch(request: BuildRequest) -> int:
     return min(request.max_batch, MAX_PLANNED_BATCH)
 
 
-def build(request: BuildRequest) -> Built:
+def _lower_either(module: "nn.Module", request: BuildRequest, notes: list[str]) -> tuple[bytes, dict[str, Any], list[int] | None]:
+    """Lowered with a dynamic batch axis where the model allows, else at batch 1; (program, report, batch range)."""
     import copy
 
-    assert request.module is not None
-    if request.fp32_modules:
-        _check_module_names(request.module, request.fp32_modules)
-    pristine = copy.deepcopy(request.module)
-    notes: list[str] = []
+    pristine = copy.deepcopy(module)
     try:
-        buffer, report = _lower(request.module, request, dynamic=True)
-        batch: list[int] | None = [1, planned_batch(request)]
+        buffer, report = _lower(module, request, dynamic=True)
+        return buffer, report, [1, planned_batch(request)]
     except InputError:
         raise
     except Exception as error:  # a model whose batch axis does not stay symbolic: a batch-1 program
@@ -159,7 +172,113 @@ def build(request: BuildRequest) -> Built:
 
         notes.append(f"exported at batch 1 (a dynamic batch did not lower: {root_cause(error)}); the runtime runs per sample")
         buffer, report = _lower(pristine, request, dynamic=False)
-        batch = None
+        return buffer, report, None
+
+
+def _logits(module: "nn.Module", x: np.ndarray, batch: int | None = None) -> np.ndarray:
+    """The model's first output on `x`, `batch` samples a call (all at once: None)."""
+    import torch
+
+    parts = []
+    step = batch or len(x)
+    with torch.no_grad():
+        for start in range(0, len(x), step):
+            outputs = module(torch.from_numpy(np.ascontiguousarray(x[start : start + step], dtype=np.float32)))
+            first = outputs[0] if isinstance(outputs, (tuple, list)) else outputs
+            parts.append(first.detach().numpy().astype(np.float64).reshape(-1, first.shape[-1] if first.dim() > 1 else 1))
+    return np.concatenate(parts).reshape(len(x), -1)
+
+
+def rank_sensitive_modules(request: BuildRequest, x: np.ndarray) -> list[dict[str, Any]]:
+    """mc's sensitivity ranking for PT2E: each linear or convolution module quantized alone (the rest
+    fp32, calibrated on RANKING_CALIBRATION samples), scored by the SQNR (dB) of the logits against
+    fp32 on `x`; the most sensitive first (a module the quantizer leaves alone scores infinity)."""
+    import copy
+    import dataclasses
+
+    import torch
+
+    assert request.module is not None
+    module = request.module.eval()
+    reference = _logits(module, x)
+    example = torch.zeros((2, *request.source.sample_shape))
+    dynamic: Any = ({0: torch.export.Dim("batch", min=1, max=max(2, len(x)))},)
+    try:  # a batch axis that stays symbolic: calibrated and scored a batch at a time
+        _quantize(copy.deepcopy(module), example, dynamic, request, only=())
+        per_call = None
+    except Exception:  # one specialised to the example: a sample at a time
+        example, dynamic, per_call = torch.zeros((1, *request.source.sample_shape)), None, 1
+    leaves = [name for name, child in module.named_modules()
+              if isinstance(child, _quantized_module_types()) and name not in request.fp32_modules]
+    request = dataclasses.replace(request, calibration=None if request.calibration is None else request.calibration[:RANKING_CALIBRATION])
+    ranking = []
+    for name in leaves:
+        quantized = _quantize(copy.deepcopy(module), example, dynamic, request, only=(name,))
+        error = float(np.sum((reference - _logits(quantized, x, per_call)) ** 2))
+        sqnr = float("inf") if error == 0 else 10 * np.log10(float(np.sum(reference ** 2)) / error)
+        ranking.append({"module": name, "sqnr_db": round(float(sqnr), 2) if np.isfinite(sqnr) else None})
+    return sorted(ranking, key=lambda row: float("inf") if row["sqnr_db"] is None else row["sqnr_db"])
+
+
+def _within_budget(request: BuildRequest, notes: list[str]) -> tuple[bytes, dict[str, Any], list[int] | None, dict[str, Any]]:
+    """The whole model lowered int8 with the fewest most-sensitive modules in fp32 that keep its
+    accuracy on the selection data within `max_accuracy_drop` points of fp32."""
+    import copy
+    import dataclasses
+
+    from mc.errors import CheckFailed
+    from mc.metrics import classification_report
+    from mc.runtimes import predict_all
+
+    assert request.module is not None and request.max_accuracy_drop is not None
+    data = request.selection or request.evaluation
+    if data.y is None:
+        raise InputError("--max-accuracy-drop needs labelled data to measure accuracy: pass --data with labels")
+    pristine = copy.deepcopy(request.module).eval()
+    reference = _logits(pristine, data.x)
+    before = float(np.mean(reference.argmax(axis=1) == data.y))
+    ranking: list[dict[str, Any]] | None = None  # ranked only when the whole model misses the budget
+    tried: list[dict[str, Any]] = []
+    count = 0
+    while True:
+        kept = tuple(row["module"] for row in (ranking or [])[:count])
+        attempt = dataclasses.replace(request, fp32_modules=tuple(request.fp32_modules) + kept)
+        buffer, report, batch = _lower_either(copy.deepcopy(pristine), attempt, notes)
+        request.output.write_bytes(buffer)
+        predictor = open_program(request.output, threads=None, max_batch=batch[1] if batch else None)
+        if batch:
+            predictor.max_batch = largest_batch(predictor, request.source.sample_shape, batch[1])
+        outputs = predict_all(predictor, data.x)
+        logits = np.asarray(outputs[0], dtype=np.float64).reshape(len(data.x), -1)
+        confidence = (np.asarray(outputs[1], dtype=np.float64).reshape(len(data.x), -1)[:, 0] if len(outputs) > 1
+                      else np.full(len(data.x), 0.5))
+        found = classification_report(logits, confidence, data.y, reference)
+        drop = 100 * (before - float(found["accuracy"]))
+        tried.append({"fp32_modules": list(kept), "accuracy_drop_points": round(drop, 3),
+                      "top1_agreement": found.get("top1_agreement"), "confidence_auroc": found.get("confidence_auroc")})
+        if drop <= request.max_accuracy_drop + 1e-9:
+            return buffer, report, batch, {"selection": data.description, "max_accuracy_drop": request.max_accuracy_drop,
+                                           "ranking": ranking, "tried": tried, "kept_fp32": list(kept)}
+        if ranking is None:
+            ranking = [row for row in rank_sensitive_modules(request, data.x[:RANKING_SAMPLES]) if row["sqnr_db"] is not None]
+        count = next((step for step in FALLBACK_STEPS if count < step <= len(ranking)), None)  # type: ignore[assignment]
+        if count is None:
+            break
+    raise CheckFailed(f"ExecuTorch int8 stays {tried[-1]['accuracy_drop_points']:.2f} points below fp32 with its "
+                      f"{len(tried[-1]['fp32_modules'])} most sensitive modules in fp32 > --max-accuracy-drop "
+                      f"{request.max_accuracy_drop}; nothing was written")
+
+
+def build(request: BuildRequest) -> Built:
+    assert request.module is not None
+    if request.fp32_modules:
+        _check_module_names(request.module, request.fp32_modules)
+    notes: list[str] = []
+    fallback = None
+    if request.precision == "int8" and request.max_accuracy_drop is not None:
+        buffer, report, batch, fallback = _within_budget(request, notes)
+    else:
+        buffer, report, batch = _lower_either(request.module, request, notes)
     request.output.write_bytes(buffer)
     settings: dict[str, Any] = {
         "lowering": "torch.export -> to_edge_transform_and_lower (XnnpackPartitioner)",
@@ -169,9 +288,10 @@ def build(request: BuildRequest) -> Built:
             "flow": "PT2E (torchao.quantization.pt2e)", "quantizer": "XNNPACKQuantizer",
             "config": f"symmetric, per-channel weights, {request.int8_mode} activations",
             "calibration_samples": int(len(request.calibration)) if request.calibration is not None and request.int8_mode == "static" else 0,
-            "fp32_modules": list(request.fp32_modules),
+            "fp32_modules": list(request.fp32_modules) + (fallback["kept_fp32"] if fallback else []),
+            "accuracy_control": fallback,
         },
-        "notes": notes,
+        "notes": list(dict.fromkeys(notes)),  # a note repeated by every try of a budget search, once
     }
     predictor = open_program(request.output, threads=None, max_batch=batch[1] if batch else None)
     if batch:
@@ -190,5 +310,5 @@ register_backend(CompileBackend(
     name="executorch", runtime=RUNTIME, suffix=".pte", kind="executorch-program", precisions=("fp32", "int8"),
     devices=("cpu",), extra=INSTALL, check_available=_available, build=build, artifact_kind="executorch",
     description="ExecuTorch with the XNNPACK delegate (int8: PT2E with the XNNPACK quantizer)",
-    int8_modes=("static", "dynamic"), options=("fp32_modules",),
+    int8_modes=("static", "dynamic"), options=("fp32_modules", "max_accuracy_drop"),
 ))

@@ -45,7 +45,7 @@ def _quantize(model: Any, request: BuildRequest) -> tuple[Any, dict[str, Any]]:
     if request.max_accuracy_drop is None:
         info["method"] = "nncf.quantize (defaults)"
         return nncf.quantize(model, calibration, subset_size=len(samples)), info
-    data = request.evaluation
+    data = request.selection or request.evaluation
     if data.y is None:
         raise InputError("--max-accuracy-drop needs labelled data to measure accuracy: pass --data with labels")
     batches = [(np.ascontiguousarray(data.x[i : i + VALIDATION_BATCH], dtype=np.float32), data.y[i : i + VALIDATION_BATCH])
@@ -65,7 +65,7 @@ def _judge(request: BuildRequest, predictor: Any) -> dict[str, Any]:
     from mc.metrics import classification_report
     from mc.runtimes import open_onnx, predict_all
 
-    data = request.evaluation
+    data = request.selection or request.evaluation
     assert data.y is not None
     source = predict_all(open_onnx(request.source.path, threads=None), data.x, VALIDATION_BATCH)  # type: ignore[union-attr]
     got = predict_all(predictor, data.x, VALIDATION_BATCH)

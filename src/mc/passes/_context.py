@@ -80,6 +80,20 @@ class PassContext:
             self._evaluation[key] = evaluation_data(key, self.data_path)
         return self._evaluation[key]
 
+    def selection(self, sample_shape: tuple[int, ...]):
+        """What a search selects on (`mc.data.evaluation.EvaluationData`): for the built-in data, its
+        validation split, so the test set stays for the final figures; a user's own data otherwise."""
+        from mc.data.evaluation import EvaluationData, builtin_dataset
+        from mc.data.mnist1d import INPUT_SHAPE, load_mnist1d
+        from mc.hashing import sha256_arrays
+
+        builtin = builtin_dataset(self.data_path)
+        if (self.data_path is None or builtin) and tuple(sample_shape) == INPUT_SHAPE:
+            _, validation = load_mnist1d(builtin or "mnist1d").train_validation_split(0.1, seed=0)
+            return EvaluationData(validation.x, validation.y, f"{builtin or 'MNIST-1D'} validation split (seed 0)",
+                                  sha256_arrays(validation.x, validation.y))
+        return self.evaluation(sample_shape)
+
     def calibration(self, sample_shape: tuple[int, ...]) -> np.ndarray | None:
         """Calibration samples for static int8: the user's, else the shipped set (MNIST-1D shape only)."""
         key = tuple(sample_shape)

@@ -327,6 +327,7 @@ def run(config: CompileConfig, artifact: Artifact, output: Path, ctx: PassContex
                 output=staged, precision=config.precision, device=config.device, opt_batch=config.opt_batch,
                 max_batch=config.max_batch, calibration=calibration, evaluation=data, int8_mode=config.int8_mode,
                 fp32_modules=config.fp32_modules, max_accuracy_drop=config.max_accuracy_drop,
+                selection=ctx.selection(source.sample_shape) if config.max_accuracy_drop is not None else None,
             )
             staged_companions = [staged.with_suffix(path.suffix) for path in companion_files(output)]  # beside the staged file
             try:

@@ -192,9 +192,11 @@ def _torch(builds: Builds, precision: str) -> tuple[Artifact, str]:
 OWN_BUILDERS: dict[str, Builder] = {"onnxruntime": _ort, "torch": _torch}
 
 
-def _compile_candidates(runtime: str, precision: str, target_cuda: bool) -> list[tuple[PassConfig, str]]:
+def _compile_candidates(runtime: str, precision: str, target_cuda: bool, max_accuracy_drop: float) -> list[tuple[PassConfig, str]]:
     """(compile config, how) for every compile backend whose artifacts `runtime` opens, at `precision`:
-    on the device the target has (CUDA where it has CUDA, else the CPU where the backend builds for it)."""
+    on the device the target has (CUDA where it has CUDA, else the CPU where the backend builds for it);
+    int8 within the accuracy budget where the backend can search within one (per-module fp32 fallback
+    for ExecuTorch, NNCF's accuracy control for OpenVINO)."""
     from mc.compilation import backends_for_runtime
     from mc.passes.compile import CompileConfig
 
@@ -203,8 +205,10 @@ def _compile_candidates(runtime: str, precision: str, target_cuda: bool) -> list
         if precision not in backend.precisions:
             continue
         device = "cuda" if target_cuda and "cuda" in backend.devices else ("cpu" if "cpu" in backend.devices else backend.devices[0])
-        found.append((CompileConfig(backend=backend.name, precision=precision, device=device),
-                      f"compile --backend {backend.name} --precision {precision} --device {device}"))
+        budget = max_accuracy_drop if precision == "int8" and "max_accuracy_drop" in backend.options else None
+        found.append((CompileConfig(backend=backend.name, precision=precision, device=device, max_accuracy_drop=budget),
+                      f"compile --backend {backend.name} --precision {precision} --device {device}"
+                      + (f" --max-accuracy-drop {budget:g}" if budget is not None else "")))
     return found
 
 
@@ -218,7 +222,7 @@ def _build(builds: Builds, runtime: str, precision: str) -> Candidate:
             candidate.status, candidate.reason = "unavailable", str(error)
             return candidate
     else:
-        options = _compile_candidates(runtime, precision, builds.ctx.target.isa.cuda)
+        options = _compile_candidates(runtime, precision, builds.ctx.target.isa.cuda, builds.config.max_accuracy_drop)
         if not options:
             return Candidate(runtime, precision, "", "unavailable", f"no compile backend of this mc builds {runtime} {precision}")
         config, how = options[0]
@@ -369,16 +373,6 @@ def build_candidates(plan: list[tuple[str, str, str | None]], builds: Builds, ct
 
 # --- judging and timing ------------------------------------------------------------------------
 
-def _selection(ctx: PassContext, sample_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray | None, str]:
-    from mc.data.mnist1d import INPUT_SHAPE, load_mnist1d
-
-    if ctx.data_path is None and tuple(sample_shape) == INPUT_SHAPE:
-        _, validation = load_mnist1d().train_validation_split(0.1, seed=0)
-        return validation.x, validation.y, "MNIST-1D validation split (seed 0)"
-    evaluation = ctx.evaluation(sample_shape)
-    return evaluation.x, evaluation.y, evaluation.description
-
-
 def _open(candidate: Candidate, ctx: PassContext, shared: bool):
     from mc.runtimes import open_model
 
@@ -393,7 +387,8 @@ def _score(candidates: list[Candidate], ctx: PassContext, config: OptimizeConfig
     from mc.runtimes import predict_all
 
     opened = _open(reference, ctx, shared=False)
-    x, y, selection = _selection(ctx, opened.sample_shape)
+    chosen = ctx.selection(opened.sample_shape)
+    x, y, selection = chosen.x, chosen.y, chosen.description
     if y is None:
         raise InputError("optimize judges candidates on labelled data: pass --data with labels (x, y)")
 
@@ -516,7 +511,7 @@ def run(config: OptimizeConfig, source: Artifact, output: Path, ctx: PassContext
         if reference.status != "ok":
             raise InputError(f"the reference {reference.name} does not run here: {reference.reason}")
         survivors = [c for c in candidates if c.status == "ok"]
-        sample = _selection(ctx, _open(reference, ctx, shared=False).sample_shape)[0][:1]
+        sample = ctx.selection(_open(reference, ctx, shared=False).sample_shape).x[:1]
         with ctx.progress.task("optimize: time side by side", total=1) as task:
             timing = _time(survivors, reference, ctx, config, sample)
             task.advance(1)

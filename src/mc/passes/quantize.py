@@ -172,21 +172,6 @@ def check_calibration(samples: np.ndarray | None, needed: bool) -> list[str]:
     return []
 
 
-def _selection_data(model, ctx: PassContext) -> tuple[np.ndarray, np.ndarray | None, str]:
-    """What the auto search judges candidates on: the MNIST-1D validation split for the built-in data,
-    so the test set stays for the final figures; a user's own data otherwise."""
-    from mc.data.mnist1d import INPUT_SHAPE, load_mnist1d
-
-    from mc.data.evaluation import builtin_dataset
-
-    builtin = builtin_dataset(ctx.data_path)
-    if (ctx.data_path is None or builtin) and tuple(model.sample_shape) == INPUT_SHAPE:
-        _, validation = load_mnist1d(builtin or "mnist1d").train_validation_split(0.1, seed=0)
-        return validation.x, validation.y, f"{builtin or 'MNIST-1D'} validation split (seed 0)"
-    evaluation = ctx.evaluation(model.sample_shape)
-    return evaluation.x, evaluation.y, evaluation.description
-
-
 def _classifier(config: QuantizeConfig, source: Artifact, output: Path, ctx: PassContext) -> Artifact:
     from mc.quantization.apply import apply_plan
 
@@ -223,7 +208,8 @@ def _search_classifier(config: QuantizeConfig, model, samples: np.ndarray | None
     budget = ClassifierBudget(max_accuracy_drop=config.max_accuracy_drop, min_agreement=config.min_agreement,
                               max_auroc_drop=config.max_auroc_drop)
     preset = StaticStep(**static_preset_values(ctx.target, **config.preset_overrides()))
-    x, y, selection = _selection_data(model, ctx)
+    chosen = ctx.selection(model.sample_shape)
+    x, y, selection = chosen.x, chosen.y, chosen.description
     with tempfile.TemporaryDirectory(prefix="mc-auto-") as workdir:
         judge = ClassifierJudge(x, y, selection, budget, ctx.threads, model.path)
         space = classifier_space(preset, samples is not None, budget, x[:128], ctx.threads)
