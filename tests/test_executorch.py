@@ -119,11 +119,14 @@ def test_a_missing_extra_is_one_line_naming_it(tmp_path):
         (["--device", "cuda"], "--device cuda is not offered for --backend executorch"),
         (["--int8-mode", "dynamic"], "--int8-mode dynamic is offered only with --precision int8"),
         (["--precision", "int8", "--fp32-module", "nope"], "fp32 modules nope are not modules of this model"),
-        (["--precision", "int8", "--max-accuracy-drop", "1"], "--max-accuracy-drop is not offered for executorch: use --backend openvino"),
+        (["--max-accuracy-drop", "1"], "--max-accuracy-drop applies to --precision int8 only"),
+        (["--model", "nope.onnx"], "model not found: nope.onnx"),  # missing, before "ONNX is not what it compiles"
     ],
 )
 def test_bad_options_are_one_line_errors(mc, tmp_path, args, fragment):
-    result = mc("compile", "mobile-tiny", "--backend", "executorch", *args, "-o", tmp_path / "m.pte")
+    model = args[args.index("--model") + 1] if "--model" in args else "mobile-tiny"
+    args = [arg for arg in args if arg not in ("--model", model)]
+    result = mc("compile", model, "--backend", "executorch", *args, "-o", tmp_path / "m.pte")
     assert_one_line_error(result, 2, fragment)
     assert list(tmp_path.iterdir()) == []
 

@@ -62,6 +62,8 @@ def apply_pass(config: PassConfig, spec: str, output: Path | None, ctx: PassCont
     refusal = config.refusal(kind)
     needs_export = refusal is not None and export.refusal(kind) is None and config.refusal(export.produces(kind)) is None
     if refusal is not None and not needs_export:
+        if kind in ("onnx", "text-onnx") and not Path(spec).exists():  # a missing file is the first thing to fix
+            raise InputError(f"model not found: {spec}: check the path, or pass a zoo name (`mc models`)")
         raise InputError(f"{spec}: {refusal}")
     config.check_available()
     source = source_artifact(spec, ctx.input_shape, allow_untrained=allow_untrained)
