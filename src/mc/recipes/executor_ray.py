@@ -50,7 +50,7 @@ from mc.progress import Progress, SilentProgress
 from mc.recipes.cache import ArtifactCache, CacheUnwritable
 from mc.recipes.chain import ChainContext, VariantBuild, record_step, step_failure, step_key, unavailable_step
 from mc.recipes.executor import BenchCall, describe_build
-from mc.recipes.fanout_ray import MAX_RETRIES, WAIT_S, RayFanOut, import_ray
+from mc.recipes.fanout_ray import MAX_RETRIES, WAIT_S, RayFanOut, cancel_tasks, import_ray
 from mc.recipes.schema import Step
 from mc.recipes.transfer import Packed, pack, publish, unpack
 
@@ -373,11 +373,7 @@ class RayExecutor:
         return [builds[name] for name in names]
 
     def cancel(self, refs: list[Any]) -> None:
-        for ref in refs:
-            try:
-                self.ray.cancel(ref, force=True)
-            except Exception:  # already finished, or its worker already gone
-                pass
+        cancel_tasks(self.ray, refs)
 
     # --- the bench ------------------------------------------------------------------------------
     def bench_placement(self, target: str) -> tuple[dict[str, Any], str]:

@@ -27,6 +27,15 @@ def import_ray():
     return ray
 
 
+def cancel_tasks(ray: Any, refs: list[Any]) -> None:
+    """Force-cancel every task in `refs` that still runs (an interrupt: nothing may run on)."""
+    for ref in refs:
+        try:
+            ray.cancel(ref, force=True)
+        except Exception:  # already finished, or its worker already gone
+            pass
+
+
 def _item(fn: Callable[[Any, Any], Any], shared: Any, item: Any) -> Any:
     return fn(shared, item)
 
@@ -56,11 +65,7 @@ class RayFanOut:
             raise McError(f"a fanned-out task failed ({type(error).__name__}, after {self.max_retries} retries)") from None
 
     def _cancel(self, refs: list[Any]) -> None:
-        for ref in refs:
-            try:
-                self.ray.cancel(ref, force=True)
-            except Exception:  # already finished, or its worker already gone
-                pass
+        cancel_tasks(self.ray, refs)
 
     def map(self, fn: Callable[[Any, Any], Any], items: Sequence[Any], shared: Any = None,
             on_result: Callable[[int, Any], None] | None = None) -> list[Any]:
