@@ -114,8 +114,10 @@ def test_nncf_int8_and_accuracy_control_within_budget(mc, tmp_path):
     result = mc("compile", "mobile-tiny", "--backend", "openvino", "--precision", "int8", "--max-accuracy-drop", "0.5", "-o", controlled)
     assert result.exit_code == 0, result.stdout + result.stderr
     record = json.loads(Path(str(controlled) + ".json").read_text())
-    control = record["metrics"]["settings"]["accuracy_control"]
+    settings = record["metrics"]["settings"]
+    control = settings["accuracy_control"]
+    # the budget is held on a validation split, never the test set; the test set's figure is reported as measured
+    assert settings["quantization"]["validation"] == "MNIST-1D validation split (seed 0)"
     assert control["accuracy_drop_points"] <= 0.5 and control["auroc_drop"] <= control["max_auroc_drop"]
-    accuracy = record["metrics"]["parity"]["accuracy"]
-    assert accuracy["source"]["accuracy"] - accuracy["compiled"]["accuracy"] <= 0.005 + 1e-9
+    assert record["metrics"]["parity"]["accuracy"]["compiled"]["accuracy"] > 0.9
     assert "accuracy control: drop" in result.stdout
