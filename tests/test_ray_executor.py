@@ -161,6 +161,28 @@ def test_with_a_shared_cache_tasks_publish_into_it_themselves_and_nothing_comes_
         assert build.artifact.is_relative_to(shared.root) and shared.lookup(build.steps[-1].key) is not None
 
 
+def test_a_factory_file_travels_to_the_workers_that_build_from_it(ray_session, tmp_path):
+    """A `file.py:function` model: the workers import the copy sent with the task (the file refuses
+    to build in a worker from the driver's folder), as a cluster without a shared disk needs."""
+    from mc.progress import SilentProgress
+    from mc.recipes.cache import ArtifactCache
+    from mc.recipes.executor_ray import RayExecutor
+
+    factory = tmp_path / "shipped_factory.py"
+    factory.write_text(CRASHY.split("def _in_a_worker")[0] + f'''
+def make():
+    if os.getpid() != int(os.environ["MC_TEST_DRIVER_PID"]) and Path(__file__).parent == Path({str(tmp_path)!r}):
+        raise RuntimeError("a worker imported the factory from the driver's folder")
+    torch.manual_seed(0)
+    return TwoHeaded()
+''')
+    recipe = tmp_path / "factory.yaml"
+    recipe.write_text(TINY.format(target="x86-cpu").replace("model: mobile-tiny", f"model: {factory}:make")
+                      .replace("  dyn:\n    - export\n    - quantize: {mode: dynamic}\n", ""))
+    built = RayExecutor().build(["fp32"], _context(recipe), ArtifactCache(tmp_path / "cache"), SilentProgress(), print)
+    assert [build.status for build in built] == ["ok"], [build.error for build in built]
+
+
 def test_cache_and_no_cache_together_are_one_line_exit_2(tmp_path):
     result = Mc()("run", "quickstart", "--cache", tmp_path / "c", "--no-cache")
     assert_one_line_error(result, contains="--cache and --no-cache")

@@ -76,6 +76,18 @@ class Shipped:
     spec: str
     sha256: str
     spec_is_path: bool  # a cache entry is named by its path; a zoo model keeps its name
+    factory: str | None = None  # `file.py:function`: the file travels as the parent, the function is named here
+
+
+def factory_file(artifact: Artifact) -> tuple[Path, str] | None:
+    """(file, function) of a `path/to/file.py:function` model with no checkpoint: the file travels
+    to the worker (a module importable everywhere, `package.module:function`, does not need to)."""
+    if artifact.kind != "torch" or artifact.path is not None:
+        return None
+    target, _, function = artifact.spec.rpartition(":")
+    if not target.endswith(".py") or not function or not Path(target).is_file():
+        return None
+    return Path(target), function
 
 
 @dataclass
@@ -128,6 +140,8 @@ def run_step_task(config, parent: Packed | str | None, shipped: Shipped, inputs:
             source_path = (Path(parent) if isinstance(parent, str) else
                            unpack(parent, folder / "parent") if parent is not None else None)
             spec = str(source_path) if (shipped.spec_is_path and source_path is not None) else shipped.spec
+            if shipped.factory is not None and source_path is not None:  # the factory's file, arrived here
+                spec, source_path = f"{source_path}:{shipped.factory}", None
             source = Artifact(shipped.kind, spec, shipped.sha256, source_path)  # type: ignore[arg-type]
             ctx = PassContext(target=target, threads=threads, progress=SilentProgress(), data_path=local.get("data"),
                               calibration_path=local.get("calibration"), corpus_path=local.get("corpus"), input_shape=input_shape,
@@ -262,6 +276,11 @@ class RayExecutor:
         shared_root = str(cache.root) if self.shared_cache is not None and Path(cache.root).resolve() == self.shared_cache else None
 
         def parent_ref(artifact: Artifact) -> Any:
+            if (factory := factory_file(artifact)) is not None:
+                key = f"factory:{artifact.sha256}"
+                if key not in shipped_refs:
+                    shipped_refs[key] = ray.put(pack(factory[0]))
+                return shipped_refs[key]
             if artifact.path is None:
                 return None
             if shared_root is not None and Path(shared_root).resolve() in Path(artifact.path).resolve().parents:
@@ -300,7 +319,9 @@ class RayExecutor:
                     fail(cursor, step, "unavailable", f"{step.pass_name}: {error}")
                     return
                 current = cursor.current
-                shipped = Shipped(current.kind, current.spec, current.sha256, current.path is not None and current.spec == str(current.path))
+                factory = factory_file(current)
+                shipped = Shipped(current.kind, current.spec, current.sha256, current.path is not None and current.spec == str(current.path),
+                                  factory[1] if factory else None)
                 file_name = step.config.output_name(kind)  # type: ignore[arg-type]
                 description = {"pass": step.pass_name, "config": step.config_json(), "parent": current.sha256}
                 shared = SharedEntry(shared_root, key, description) if shared_root is not None else None
