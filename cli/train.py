@@ -24,6 +24,9 @@ def train(
     patience: int = typer.Option(10, help="With --early-stopping: epochs without validation improvement before stopping."),
     hard_confidence: bool = typer.Option(False, "--hard-confidence/--plain-confidence",
                                          help="The confidence head also learns from harder (augmented) copies of each batch \\[default: plain]."),
+    recalibrate: bool = typer.Option(False, "--recalibrate/--no-recalibrate",
+                                     help="After training, retrain the confidence head alone on training copies (as after pruning) "
+                                     "\\[default: off; 3 seeds: AUROC +0.018 mobile-base, +0.013 mobile-small, -0.023 mobile-tiny]."),
     val_fraction: float = typer.Option(0.1, help="Share of the training set held out for validation."),
     data: str = typer.Option("mnist1d", "--data", help="Built-in data: mnist1d (the package's defaults) or mnist1d-hard (more noise, shear, scale)."),
     seed: int = typer.Option(0, help="Random seed (data split, initialisation, batches)."),
@@ -38,7 +41,7 @@ def train(
     config = build_config(
         TrainConfig, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, patience=patience,
         val_fraction=val_fraction, seed=seed, schedule=schedule, warmup_epochs=warmup_epochs,
-        early_stopping=early_stopping, hard_confidence=hard_confidence, data=data,
+        early_stopping=early_stopping, hard_confidence=hard_confidence, data=data, recalibrate=recalibrate,
     )
     say(f"training [bold]{escape(model)}[/] on {escape(config.data)} (seed {seed})" + (f" -> {escape(str(output))}" if output else ""))
     try:
