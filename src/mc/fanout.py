@@ -18,7 +18,6 @@ An exception `fn` raises reaches the caller as it was raised.
 from __future__ import annotations
 
 import atexit
-import hashlib
 import shutil
 import tempfile
 import uuid
@@ -47,8 +46,8 @@ def scratch_path(name: str) -> Path:
 
 class PortableFile:
     """A file (or folder) that carries its bytes, and what travels with it (`mc.packed`), when it is
-    pickled: unpickled in another process or on another machine it is a copy there, in that
-    process's scratch folder (written once per content). Unpickled nowhere, it is the file itself."""
+    pickled: unpickled in another process or on another machine it is a copy there, in a folder of
+    its own in that process's scratch folder. Unpickled nowhere, it is the file itself."""
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
@@ -66,6 +65,12 @@ class PortableFile:
         path = Path(path)
         return unpack(pack(self.path), path.parent, path.name)
 
+    def release(self) -> None:
+        """Remove this file's scratch folder, once copied where it belongs (a file outside this
+        process's scratch folder, such as the user's own, is never touched)."""
+        if _SCRATCH is not None and _SCRATCH in self.path.parents and self.path.parent != _SCRATCH:
+            shutil.rmtree(self.path.parent, ignore_errors=True)
+
     def __repr__(self) -> str:
         return f"PortableFile({str(self.path)!r})"
 
@@ -73,17 +78,7 @@ class PortableFile:
 def _arrive(packed) -> PortableFile:
     from mc.packed import unpack
 
-    digest = hashlib.sha256(packed.data).hexdigest()[:24]
-    target = _scratch() / f"arrived-{digest}" / packed.name
-    if target.exists():  # the same content arrived before (a search's source, in every task here)
-        return PortableFile(target)
-    staging = _scratch() / f"arriving-{uuid.uuid4().hex}"
-    unpack(packed, staging)
-    try:
-        staging.rename(target.parent)
-    except OSError:  # another thread of this process unpacked the same content first
-        return PortableFile(staging / packed.name)
-    return PortableFile(target)
+    return PortableFile(unpack(packed, scratch_path(packed.name).parent))
 
 
 class FanOut(Protocol):

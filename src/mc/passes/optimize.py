@@ -296,6 +296,10 @@ def build_compiled(inputs: CompileInputs, item: tuple[str, str]) -> tuple[Candid
         candidate = _build(builds, runtime, precision)
     except McError as error:  # this candidate cannot be built (a check failed): the others go on
         candidate = Candidate(runtime, precision, "", "failed", str(error).splitlines()[0][:300])
+    finally:
+        for carried in (inputs.source_file, inputs.onnx_file, inputs.data, inputs.calibration):
+            if isinstance(carried, PortableFile):
+                carried.release()  # this task's copies, where they arrived as copies (never the originals)
     made = PortableFile(candidate.path) if candidate.path is not None else None
     candidate.path = None
     return candidate, made
@@ -367,6 +371,7 @@ def build_candidates(plan: list[tuple[str, str, str | None]], builds: Builds, ct
             for (slot, _), (candidate, made) in zip(compiled, results):
                 if made is not None:
                     candidate.path = made.copy_to(builds.workdir / made.path.name)
+                    made.release()
                 slots[slot] = candidate
     return [candidate for candidate in slots if candidate is not None]
 

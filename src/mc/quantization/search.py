@@ -148,6 +148,8 @@ def build_candidate(inputs: BuildInputs, plan: QuantizePlan) -> Built:
                      metrics, within, reason)
     except InputError as error:
         return Built(error=str(error), reason="failed")
+    finally:
+        inputs.source.release()  # this task's copy, where it arrived as one (never the original)
 
 
 def time_candidates(judge: Judge, paths: dict[str, Path], rounds: int, seconds: float) -> tuple[dict[str, float], dict[str, tuple]]:
@@ -187,6 +189,7 @@ class Searcher:
                 candidate.error, candidate.reason = result.error, result.reason
             else:
                 result.model.copy_to(candidate.path)
+                result.model.release()
                 candidate.precision, candidate.size_bytes, candidate.metrics = result.precision, result.size_bytes, result.metrics
                 candidate.within_budget, candidate.reason = result.within_budget, result.reason
             self.candidates.append(candidate)
