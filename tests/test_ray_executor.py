@@ -193,7 +193,8 @@ def test_a_worker_that_dies_is_retried_then_its_variant_fails_while_others_compl
     from mc.recipes.cache import ArtifactCache
     from mc.recipes.executor_ray import RayExecutor
 
-    (tmp_path / "crashy.py").write_text(CRASHY)
+    # the factory's file travels to the worker, so the mark of the first death is named absolutely
+    (tmp_path / "crashy.py").write_text(CRASHY.replace('Path(__file__).with_name("died-once")', f"Path({str(tmp_path / 'died-once')!r})"))
     recipe = tmp_path / "crashy.yaml"
     recipe.write_text(f"""\
 name: crashy
