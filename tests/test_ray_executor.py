@@ -147,14 +147,14 @@ def test_with_a_shared_cache_tasks_publish_into_it_themselves_and_nothing_comes_
 
     recipe = tmp_path / "tiny.yaml"
     recipe.write_text(TINY.format(target="x86-cpu").replace("  dyn:\n    - export\n    - quantize: {mode: dynamic}\n", ""))
-    names = ["fp32", "pruned"]
+    names = ["pruned"]  # prune, then export from the pruned checkpoint: a parent read in the shared cache
     shipped = RayExecutor().build(names, _context(recipe), ArtifactCache(tmp_path / "driver-cache"), SilentProgress(), print)
     published: list[str] = []
     real_publish = executor_ray.publish
     monkeypatch.setattr(executor_ray, "publish", lambda cache, key, *rest: published.append(key) or real_publish(cache, key, *rest))
     shared = ArtifactCache(tmp_path / "shared")
     built = RayExecutor(shared_cache=tmp_path / "shared").build(names, _context(recipe), shared, SilentProgress(), print)
-    assert [build.status for build in built] == ["ok", "ok"], [build.error for build in built]
+    assert [build.status for build in built] == ["ok"], [build.error for build in built]
     assert published == []  # every artifact was written into the shared cache by the task that made it
     assert _figures(built) == _figures(shipped)  # the same keys and content as through the object store
     for build in built:
@@ -488,7 +488,7 @@ def test_a_quantize_search_fanned_out_on_ray_builds_and_judges_what_it_builds_he
     x, y = validation.x[:200], validation.y[:200]
     judge = ClassifierJudge(x, y, "validation", ClassifierBudget(), 1, tiny_onnx)
     preset = static_preset(load_target("x86-cpu"))
-    plans = structure_plans(preset)[:3]
+    plans = structure_plans(preset)[:2]
     calibration = default_calibration(INPUT_SHAPE)
     input_name = load_onnx_model(tiny_onnx).input_names[0]
     tables = {}
@@ -496,8 +496,9 @@ def test_a_quantize_search_fanned_out_on_ray_builds_and_judges_what_it_builds_he
         (tmp_path / name).mkdir()
         searcher = Searcher(tiny_onnx, judge, calibration, input_name, tmp_path / name, SilentProgress(), fan_out)
         built = searcher.build(plans, "op types")
-        searcher.time(built, rounds=3, seconds=2)
-        assert all(candidate.ratio_to_fp32 is not None for candidate in built if candidate.error is None)
+        if name == "ray":
+            searcher.time(built, rounds=3, seconds=1)
+            assert all(candidate.ratio_to_fp32 is not None for candidate in built if candidate.error is None)
         tables[name] = [(c.label, c.error, c.size_bytes, c.precision, c.metrics, c.within_budget,
                          c.path.read_bytes() if c.error is None else None) for c in built]
     assert tables["ray"] == tables["here"]

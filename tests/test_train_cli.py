@@ -55,13 +55,10 @@ def test_train_a_user_factory_then_export_its_checkpoint(mc, tmp_path):
     assert mc("export", checkpoint, "-o", tmp_path / "user.onnx").exit_code == 0
 
 
-def test_recalibrate_retrains_the_confidence_head_alone_after_training(mc, tmp_path):
-    plain, recalibrated = tmp_path / "plain.pt", tmp_path / "recal.pt"
-    for path, flag in ((plain, "--no-recalibrate"), (recalibrated, "--recalibrate")):
-        result = mc("train", "mobile-tiny", "--epochs", "1", "--seed", "3", flag, "-o", path)
-        assert result.exit_code == 0, result.stderr
-    a, b = (torch.load(path, weights_only=True)["state_dict"] for path in (plain, recalibrated))
-    changed = {key for key in a if not torch.equal(a[key], b[key])}
-    assert changed and all(key.startswith("confidence_head.") for key in changed)  # the head moved, nothing else
-    metrics = json.loads(Path(str(recalibrated) + ".json").read_text())["metrics"]
-    assert metrics["recalibration"]["done"] and "recalibration" not in json.loads(Path(str(plain) + ".json").read_text())["metrics"]
+def test_recalibrate_retrains_the_confidence_head_after_training_and_says_so(mc, tmp_path):
+    """(That it moves the head's weights and nothing else is tests/test_self_knowledge.py's.)"""
+    checkpoint = tmp_path / "recal.pt"
+    result = mc("train", "mobile-tiny", "--epochs", "1", "--seed", "3", "--recalibrate", "-o", checkpoint)
+    assert result.exit_code == 0, result.stderr
+    record = json.loads(Path(str(checkpoint) + ".json").read_text())
+    assert record["metrics"]["recalibration"]["done"] and record["pass"]["config"]["recalibrate"] is True
