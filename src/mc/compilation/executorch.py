@@ -7,11 +7,11 @@ on x86).
   (symmetric, per-channel weights), calibrated on real samples (`static`), or with activations
   quantized per call (`dynamic`: XNNPACK quantizes linear layers this way); `convert_pt2e`, then the
   same lowering. Modules named in `fp32_modules` stay fp32 (the quantizer's module-name filter).
-- int8 within an accuracy budget (`max_accuracy_drop`): mc's own sensitivity ranking for PT2E (each
-  leaf module with weights quantized alone, the rest fp32, ranked by the SQNR of the model's logits
-  against fp32), then the whole model lowered with the 0, 1, 2, 4, 8 most sensitive modules kept in
-  fp32 until its accuracy on the selection data (a validation split, never the test set) is within
-  the budget; the ranking and every try are in the sidecar.
+- int8 within an accuracy budget (`max_accuracy_drop`): the whole model lowered first; if its accuracy
+  on the selection data (a validation split, never the test set) misses the budget, mc's sensitivity
+  ranking for PT2E (each linear/convolution module quantized alone, the rest fp32, ranked by the SQNR
+  of the model's logits against fp32) keeps the 1, 2, 4, 8 most sensitive modules in fp32 until it
+  fits; the ranking and every try are in the sidecar.
 - The batch axis is dynamic (traced at batch 2: a batch-1 example specialises it) where the model
   lowers that way; otherwise the program is exported at batch 1 and the runtime runs per sample.
 - What XNNPACK did not take stays as ExecuTorch's portable ops: the delegation report counts the

@@ -38,6 +38,7 @@ class PassContext:
     fan_out: FanOut = field(default_factory=SerialFanOut)  # where a search's candidates are built and timed (mc.fanout)
     _evaluation: dict[tuple[int, ...], Any] = field(default_factory=dict, repr=False)
     _calibration: dict[tuple[int, ...], np.ndarray | None] = field(default_factory=dict, repr=False)
+    _selection: dict[tuple[int, ...], Any] = field(default_factory=dict, repr=False)
     _corpus: Any = field(default=None, repr=False)
 
     @classmethod
@@ -87,12 +88,16 @@ class PassContext:
         from mc.data.mnist1d import INPUT_SHAPE, load_mnist1d
         from mc.hashing import sha256_arrays
 
-        builtin = builtin_dataset(self.data_path)
-        if (self.data_path is None or builtin) and tuple(sample_shape) == INPUT_SHAPE:
-            _, validation = load_mnist1d(builtin or "mnist1d").train_validation_split(0.1, seed=0)
-            return EvaluationData(validation.x, validation.y, f"{builtin or 'MNIST-1D'} validation split (seed 0)",
-                                  sha256_arrays(validation.x, validation.y))
-        return self.evaluation(sample_shape)
+        key = tuple(sample_shape)
+        if key not in self._selection:
+            builtin = builtin_dataset(self.data_path)
+            if (self.data_path is None or builtin) and key == INPUT_SHAPE:
+                _, validation = load_mnist1d(builtin or "mnist1d").train_validation_split(0.1, seed=0)
+                self._selection[key] = EvaluationData(validation.x, validation.y, f"{builtin or 'MNIST-1D'} validation split (seed 0)",
+                                                      sha256_arrays(validation.x, validation.y))
+            else:
+                self._selection[key] = self.evaluation(sample_shape)
+        return self._selection[key]
 
     def calibration(self, sample_shape: tuple[int, ...]) -> np.ndarray | None:
         """Calibration samples for static int8: the user's, else the shipped set (MNIST-1D shape only)."""

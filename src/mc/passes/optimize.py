@@ -128,10 +128,10 @@ class Builds:
     """What candidates share: the fp32 ONNX export is made once and reused by every ONNX candidate."""
 
     def __init__(self, config: OptimizeConfig, source: Artifact, ctx: PassContext, workdir: Path,
-                 onnx: Artifact | None = None):
+                 onnx: Artifact | None = None, onnx_error: str | None = None):
         self.config, self.source, self.ctx, self.workdir = config, source, ctx, workdir
-        self._onnx: Artifact | None = onnx
-        self.onnx_error: str | None = None
+        self._onnx: Artifact | None = onnx  # made already (carried to a fan-out item), or on first use
+        self.onnx_error: str | None = onnx_error  # why the export failed, once it has
 
     def onnx(self) -> Artifact:
         if self.source.kind == "onnx":
@@ -288,14 +288,10 @@ def build_compiled(inputs: CompileInputs, item: tuple[str, str]) -> tuple[Candid
                       calibration_path=local(inputs.calibration), input_shape=inputs.input_shape)
     source = _arrived(inputs.source, inputs.source_file)
     assert source is not None
-    builds = Builds(inputs.config, source, ctx, scratch_path("build"), _arrived(inputs.onnx, inputs.onnx_file))
+    builds = Builds(inputs.config, source, ctx, scratch_path("build"), _arrived(inputs.onnx, inputs.onnx_file), inputs.onnx_error)
     builds.workdir.mkdir()
-    if inputs.onnx_error is not None:
-        builds.onnx_error = inputs.onnx_error
     try:
-        candidate = _build(builds, runtime, precision)
-    except McError as error:  # this candidate cannot be built (a check failed): the others go on
-        candidate = Candidate(runtime, precision, "", "failed", str(error).splitlines()[0][:300])
+        candidate = _build_here(builds, runtime, precision)
     finally:
         for carried in (inputs.source_file, inputs.onnx_file, inputs.data, inputs.calibration):
             if isinstance(carried, PortableFile):
@@ -355,12 +351,12 @@ def build_candidates(plan: list[tuple[str, str, str | None]], builds: Builds, ct
             task.advance(1)
         if compiled:
             source = builds.source
+            onnx = None
             if source.kind == "torch":
                 try:
-                    builds.onnx()
+                    onnx = builds.onnx()
                 except McError:
-                    pass  # the ONNX-fed candidates say why; the torch-fed ones go on
-            onnx = builds._onnx if source.kind == "torch" else None
+                    pass  # the ONNX-fed candidates say why (builds.onnx_error); the torch-fed ones go on
             inputs = CompileInputs(builds.config, source, PortableFile(source.path) if source.path is not None else None,
                                    onnx, PortableFile(onnx.path) if onnx is not None and onnx.path is not None else None,
                                    builds.onnx_error, ctx.target, ctx.threads, ctx.input_shape, _portable(ctx.data_path),
