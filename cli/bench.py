@@ -151,7 +151,9 @@ def render_pipeline(result: dict[str, Any], variants: list[dict[str, Any]]) -> N
     if with_peak and host_peak and "fp32_gflops" in host_peak:
         int8 = f"{host_peak['int8_gops']:.1f} GOP/s ({host_peak['int8_kernel']})" if host_peak.get("int8_gops") else "not measured"
         console.print(f"[dim]of peak: the model's ops at its p50 against this host's measured GEMM peak at "
-                      f"{host_peak['threads']} thread(s): fp32 {host_peak['fp32_gflops']:.1f} GFLOP/s (torch.mm), int8 {int8}[/dim]")
+                      f"{host_peak['threads']} thread(s): fp32 {host_peak['fp32_gflops']:.1f} GFLOP/s (torch.mm), int8 {int8}"
+                      + (f"; measured {host_peak['measured']} (--remeasure-peak measures it again)" if host_peak.get("measured") else
+                         " (measured by an older mc: --remeasure-peak measures it again)") + "[/dim]")
     console.print(
         "[dim]n/a: too few queries for that percentile (p90 needs 64, p99 needs 662). AUROC, ECE: the confidence "
         "head (type-2 AUROC, calibration error); quality: the pipeline's mean overall quality score. MB = 10^6 bytes.[/dim]"
@@ -262,6 +264,7 @@ def bench(
     warmup: int = typer.Option(32, "--warmup", help="Untimed requests before measuring."),
     seed: int = typer.Option(0, "--seed", help="Seed of the Poisson arrivals."),
     fixed_quality: bool = typer.Option(False, "--fixed-quality", help="Keep the quality level fixed (no adaptive control)."),
+    remeasure_peak: bool = typer.Option(False, "--remeasure-peak", help="Measure this host's GEMM peak again (it is cached per host, thread count and library versions)."),
     input_shape: str | None = typer.Option(None, "--input-shape", help="A factory's input shape, batch first, e.g. 1,1,40."),
     workload: str = typer.Option("auto", "--workload", help="auto (each model's own), pipeline or text: the workload every variant must run."),
     data: Path | None = typer.Option(None, "--data", help="Text models: a UTF-8 text file for fidelity and timing \\[default: Python's own reference docs]. Classifiers: a built-in data setting (mnist1d-hard) \\[default: MNIST-1D test set]."),
@@ -289,7 +292,7 @@ def bench(
     config = build_config(
         BenchConfig, {"text_queries": "--queries", "corpus": "--data", "ssh_options": "--ssh-option"}, workload=workload, scenario=scenario, duration=duration,
         rate=rate, arrivals=arrivals, batch_size=batch_size, warmup=warmup, seed=seed, adaptive_quality=not fixed_quality,
-        corpus=data, remote=remote, ssh_options=tuple(ssh_option), remote_python=remote_python, **counts,
+        remeasure_peak=remeasure_peak, corpus=data, remote=remote, ssh_options=tuple(ssh_option), remote_python=remote_python, **counts,
     )
     shape = None
     if input_shape:

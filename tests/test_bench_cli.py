@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -80,8 +81,9 @@ def test_realtime_bench_on_pi5_measures_here_and_estimates_there(mc, tmp_path):
 
 def test_latency_bench_on_the_host_is_measured_without_estimate(mc, tmp_path):
     out = tmp_path / "latency.json"
+    began = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     result = mc("bench", "mobile-tiny", "--target", "x86-cpu", "--scenario", "latency", "--duration", "0.2",
-                "--queries", "64", "--json", out)
+                "--queries", "64", "--remeasure-peak", "--json", out)
     assert result.exit_code == 0, result.stdout + result.stderr
     data = json.loads(out.read_text())
     (variant,) = data["variants"]
@@ -98,6 +100,7 @@ def test_latency_bench_on_the_host_is_measured_without_estimate(mc, tmp_path):
     assert peak["gops"] > 0 and 0 < peak["fraction"] <= 1 and peak["peak_precision"] == "fp32"
     assert abs(peak["gops"] - peak["ops"] / peak["latency_ms"] / 1e6) < 1e-9 * peak["gops"] + 1e-12
     assert "of peak" in result.stdout
+    assert dt.datetime.fromisoformat(host_peak["measured"]) >= began  # measured by this bench, not read from the cache
 
 
 def test_failing_variants_are_reported_and_the_others_still_run(mc, tmp_path):

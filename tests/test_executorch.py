@@ -43,6 +43,12 @@ def test_a_factory_lowers_fully_to_xnnpack_in_fp32_and_int8(mc, small_factory, t
     opened = open_model(out, threads=1)
     logits, confidence = opened.predictor.predict(np.zeros((3, 1, 40), dtype=np.float32))
     assert opened.runtime == "executorch" and logits.shape == (3, 10) and confidence.shape == (3,)
+    # its op counts, made when it was compiled, for its fraction of peak: conv 2 x 8 x 40 x 3, head 2 x 320 x 10,
+    # int8 where the quantizer took them; int8 weights at a byte each
+    costs, _ = opened.costs()
+    assert {cost.precision: cost.flops for cost in costs if cost.flops} == {precision: 2.0 * (8 * 40 * 3 + 320 * 10)}
+    weights = 8 * 3 + 320 * 10
+    assert sum(cost.bytes for cost in costs) - 4 * 40 - 4 * (8 + 10) == weights * (1 if precision == "int8" else 4)
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +148,7 @@ def test_int8_static_pt2e_with_an_fp32_module_agrees_with_the_source(mc, small_f
     assert settings["quantization"]["quantizer"] == "XNNPACKQuantizer" and "static" in settings["quantization"]["config"]
     assert settings["quantization"]["fp32_modules"] == ["head"] and settings["quantization"]["calibration_samples"] == 256
     assert settings["delegation"]["delegated_subgraphs"] >= 1
+    assert settings["costs"]["flops_by_precision"] == {"int8": 2.0 * 8 * 40 * 3, "fp32": 2.0 * 320 * 10}  # the head's in fp32
 
 
 @pytest.mark.slow

@@ -56,6 +56,21 @@ def test_the_opener_runs_it_with_the_targets_threads(fp32_ir):
     assert opened.size_bytes == fp32_ir.stat().st_size + fp32_ir.with_suffix(".bin").stat().st_size
 
 
+def test_its_op_counts_come_from_the_ir_at_batch_1(fp32_ir):
+    """The IR's own ops (MatMul, convolutions, attention, elementwise) at one sample: the model's
+    FLOPs as torch counts them, plus a few percent of elementwise work torch's counter leaves out."""
+    from mc.models.source import load_torch_model
+    from mc.models.stats import flop_counts
+    from mc.runtimes import open_model
+
+    costs, notes = open_model(fp32_ir, threads=1).costs()
+    total, _ = flop_counts(load_torch_model("mobile-tiny").module, (1, 40))
+    counted = sum(cost.flops for cost in costs)
+    assert notes == [] and {cost.precision for cost in costs} == {"fp32"}
+    assert total <= counted <= 1.15 * total
+    assert sum(cost.flops for cost in costs if cost.op_type in ("MatMul", "Convolution", "GroupConvolution", "ScaledDotProductAttention")) >= 0.95 * total
+
+
 @pytest.mark.slow  # a bench worker process imports torch and OpenVINO: ~30 s on a loaded 2-core machine
 def test_eval_and_bench_open_it_like_any_variant(mc, fp32_ir, tmp_path):
     result = mc("eval", fp32_ir, "--reference", "mobile-tiny")
@@ -109,6 +124,12 @@ def test_nncf_int8_and_accuracy_control_within_budget(mc, tmp_path):
     assert result.exit_code == 0, result.stdout + result.stderr
     settings = json.loads(Path(str(plain) + ".json").read_text())["metrics"]["settings"]
     assert settings["quantization"]["method"] == "nncf.quantize (defaults)"
+    from mc.runtimes.costs import ir_costs
+
+    by_precision: dict[str, float] = {}
+    for cost in ir_costs(plain, (1, 40))[0]:
+        by_precision[cost.precision] = by_precision.get(cost.precision, 0.0) + cost.flops
+    assert by_precision["int8"] > 0.7 * sum(by_precision.values())  # NNCF's linears and convolutions run int8
 
     controlled = tmp_path / "int8-ac.xml"
     result = mc("compile", "mobile-tiny", "--backend", "openvino", "--precision", "int8", "--max-accuracy-drop", "0.5", "-o", controlled)

@@ -58,7 +58,11 @@ def test_a_real_measurement_gives_both_peaks(monkeypatch, tmp_path):
     peak = host_peak(1)  # in a fresh process under a 1-thread limit, then cached
     assert peak.threads == 1 and peak.fp32_gflops > 0.5
     assert peak.int8_gops is None or peak.int8_gops > 0.5
-    assert cache_path(1).is_file() and host_peak(1) == peak
+    assert cache_path(1).is_file() and host_peak(1) == peak and peak.measured
+    cache_path(1).write_text(json.dumps({**peak.as_dict(), "fp32_gflops": 0.25}))  # a peak measured on a busy machine
+    assert host_peak(1).fp32_gflops == 0.25
+    again = host_peak(1, remeasure=True)  # `mc bench --remeasure-peak`
+    assert again.fp32_gflops > 0.5 and host_peak(1) == again and again.measured >= peak.measured
 
 
 def test_the_report_shows_gops_and_the_fraction_of_peak():

@@ -10,11 +10,13 @@ datasheet figure; small models reach a small fraction because dispatch, memory a
 dominate their 0.1 ms, which is what the figure is for.
 
 The peak is measured once per host, thread count and library versions, in a fresh process under
-the bench's thread limits (a ~1-2 s fixed budget), and cached under MC_HOME/peaks/.
+the bench's thread limits (a ~1-2 s fixed budget), and cached under MC_HOME/peaks/ (with when it
+was measured) until `mc bench --remeasure-peak` measures it again.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
@@ -44,13 +46,14 @@ class HostPeak:
     sizes: tuple[int, ...] = SIZES
     host: str = ""
     notes: list[str] = field(default_factory=list)
+    measured: str = ""  # when (UTC, ISO 8601): a cached peak is reused until `mc bench --remeasure-peak`
 
     def as_dict(self) -> dict[str, Any]:
         return {"schema": PEAK_SCHEMA, **asdict(self), "sizes": list(self.sizes)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "HostPeak":
-        fields = {key: data[key] for key in ("threads", "fp32_gflops", "int8_gops", "int8_kernel", "fp32_kernel", "host", "notes") if key in data}
+        fields = {key: data[key] for key in ("threads", "fp32_gflops", "int8_gops", "int8_kernel", "fp32_kernel", "host", "notes", "measured") if key in data}
         return cls(sizes=tuple(data.get("sizes", SIZES)), **fields)
 
     def peak_for(self, precision: str) -> float:
@@ -138,7 +141,8 @@ def measure_peak(threads: int, budget_s: float = BUDGET_PER_KERNEL_S, sizes: tup
     if int8:
         notes.append("int8 kernels: " + ", ".join(f"{name} {rate / 1e9:.1f} GOP/s" for name, rate in int8.items()))
     return HostPeak(threads=threads, fp32_gflops=fp32 / 1e9, int8_gops=int8[kernel] / 1e9 if kernel else None,
-                    int8_kernel=kernel, sizes=tuple(sizes), host=host_key_text(threads), notes=notes)
+                    int8_kernel=kernel, sizes=tuple(sizes), host=host_key_text(threads), notes=notes,
+                    measured=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
 
 
 def _cpu_model() -> str:
@@ -168,13 +172,14 @@ def cache_path(threads: int) -> Path:
     return mc_home() / "peaks" / f"{digest}.json"
 
 
-def host_peak(threads: int) -> HostPeak:
+def host_peak(threads: int, remeasure: bool = False) -> HostPeak:
     """The cached peak for this host at `threads`, measured first (in a fresh process under the thread
-    limits a bench worker gets) when there is none."""
+    limits a bench worker gets) when there is none or when `remeasure` asks (a cached peak measured
+    while the machine was busy stays low until then)."""
     path = cache_path(threads)
     try:
         data = json.loads(path.read_text())
-        if data.get("schema") == PEAK_SCHEMA and data.get("threads") == threads:
+        if not remeasure and data.get("schema") == PEAK_SCHEMA and data.get("threads") == threads:
             return HostPeak.from_dict(data)
     except (OSError, ValueError, TypeError, KeyError):
         pass

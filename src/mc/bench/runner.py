@@ -317,7 +317,7 @@ def worker_timeout(scenario: ScenarioConfig) -> float:
     """How long one worker may take in `scenario` before it is killed."""
     return max(_timeout(scenario), TEXT_WORKER_S)
 
-def _fractions_of_peak(variants: list[dict[str, Any]], threads: int) -> dict[str, Any] | None:
+def _fractions_of_peak(variants: list[dict[str, Any]], threads: int, remeasure: bool) -> dict[str, Any] | None:
     """Each CPU pipeline variant's GOP/s and fraction of this host's measured GEMM peak (mc.bench.peak),
     in `measured.peak`; the peak itself (or why it is missing) for the result's measurement."""
     from mc.bench.peak import fraction_of_peak, host_peak
@@ -327,7 +327,7 @@ def _fractions_of_peak(variants: list[dict[str, Any]], threads: int) -> dict[str
     if not priced:
         return None
     try:
-        peak = host_peak(threads)
+        peak = host_peak(threads, remeasure)
     except Exception as error:  # a figure for the report; the bench itself stands without it
         return {"error": f"the host's peak could not be measured: {type(error).__name__}: {str(error)[:200]}"}
     for entry in priced:
@@ -404,7 +404,7 @@ def run_bench(
                 variants.append(entry)
                 task.advance(1, "")
             _text_fidelity(variants, embeddings, text_reference)
-    host_peak = _fractions_of_peak(variants, threads)
+    host_peak = _fractions_of_peak(variants, threads, config.remeasure_peak)
     failed = [entry for entry in variants if entry["status"] != "ok"]
     if failed and len(failed) == len(variants) and all(entry["failure_kind"] == "input" for entry in failed):
         raise InputError(failed[0]["error"] if len(failed) == 1 else f"no variant loads: {failed[0]['artifact']}: {failed[0]['error']}")

@@ -280,6 +280,7 @@ def build(request: BuildRequest) -> Built:
     else:
         buffer, report, batch = _lower_either(request.module, request, notes)
     request.output.write_bytes(buffer)
+    fp32_modules = list(request.fp32_modules) + (fallback["kept_fp32"] if fallback else [])
     settings: dict[str, Any] = {
         "lowering": "torch.export -> to_edge_transform_and_lower (XnnpackPartitioner)",
         "dynamic_batch": batch,
@@ -288,9 +289,10 @@ def build(request: BuildRequest) -> Built:
             "flow": "PT2E (torchao.quantization.pt2e)", "quantizer": "XNNPACKQuantizer",
             "config": f"symmetric, per-channel weights, {request.int8_mode} activations",
             "calibration_samples": int(len(request.calibration)) if request.calibration is not None and request.int8_mode == "static" else 0,
-            "fp32_modules": list(request.fp32_modules) + (fallback["kept_fp32"] if fallback else []),
+            "fp32_modules": fp32_modules,
             "accuracy_control": fallback,
         },
+        "costs": program_costs(request.module, request.source.sample_shape, request.precision, fp32_modules),
         "notes": list(dict.fromkeys(notes)),  # a note repeated by every try of a budget search, once
     }
     predictor = open_program(request.output, threads=None, max_batch=batch[1] if batch else None)
@@ -300,6 +302,25 @@ def build(request: BuildRequest) -> Built:
             notes.append(f"ExecuTorch planned memory for batches up to {usable} (exported up to {batch[1]}): larger batches are split")
         batch[1] = predictor.max_batch = usable
     return Built(predictor, settings)
+
+
+def int8_modules(module: "nn.Module", fp32_modules: list[str]) -> list[str]:
+    """The linear and convolution modules the XNNPACK quantizer quantizes (static and dynamic alike):
+    every one outside the modules kept in fp32."""
+    return [name for name, child in module.named_modules()
+            if isinstance(child, _quantized_module_types())
+            and not any(name == kept or name.startswith(kept + ".") for kept in fp32_modules)]
+
+
+def program_costs(module: "nn.Module", sample_shape: tuple[int, ...], precision: str, fp32_modules: list[str]) -> dict[str, Any]:
+    """What the program computes for one sample, by precision, for its fraction of peak: counted on the
+    source module (a `.pte` keeps no shapes mc can read back), its quantized modules' FLOPs as int8."""
+    from mc.runtimes.costs import module_costs
+
+    costs, notes = module_costs(module, sample_shape, int8_modules(module, fp32_modules) if precision == "int8" else ())
+    return {"flops_by_precision": {cost.precision: cost.flops for cost in costs},
+            "bytes_by_precision": {cost.precision: cost.bytes for cost in costs},
+            "notes": [*notes, "counted on the source module when the program was compiled"]}
 
 
 def _available(precision: str, device: str) -> str | None:

@@ -109,6 +109,7 @@ class ExecuTorchProgram:
     sample_shape: tuple[int, ...]
     max_batch: int | None  # None: batch 1 only
     delegation: dict[str, Any]
+    costs: dict[str, Any] | None = None  # FLOPs and bytes by precision, counted when it was compiled
 
 
 def read_program(path: Path) -> ExecuTorchProgram:
@@ -124,7 +125,7 @@ def read_program(path: Path) -> ExecuTorchProgram:
     batch = settings.get("dynamic_batch")
     return ExecuTorchProgram(
         record.pass_.config.get("precision", "fp32"), tuple(int(dim) for dim in record.model["input_shape"]),
-        int(batch[1]) if batch else None, settings.get("delegation", {}),
+        int(batch[1]) if batch else None, settings.get("delegation", {}), settings.get("costs"),
     )
 
 

@@ -177,7 +177,9 @@ def _open_executorch(spec: str, target: TargetProfile | None, threads: int, inpu
     notes = [] if program.max_batch else [f"{spec} was exported at batch 1: ExecuTorch runs a batch sample by sample"]
 
     def costs() -> tuple[list[OpCost], list[str]]:
-        return [], ["no roofline for an ExecuTorch program: its kernels are XNNPACK's"]
+        from mc.runtimes.costs import recorded_costs
+
+        return recorded_costs(program.costs, "ExecuTorch program")
 
     return OpenedModel(
         spec, predictor, program.sample_shape, f"{spec} (executorch {program.precision}, XNNPACK)", RUNTIME, "cpu",
@@ -193,7 +195,9 @@ def _open_openvino(spec: str, target: TargetProfile | None, threads: int, input_
     predictor = open_ir(Path(spec), threads)
 
     def costs() -> tuple[list[OpCost], list[str]]:
-        return [], ["no roofline for an OpenVINO IR: its kernels are the CPU plugin's"]
+        from mc.runtimes.costs import ir_costs
+
+        return ir_costs(Path(spec), model.sample_shape)
 
     size = Path(spec).stat().st_size + Path(spec).with_suffix(".bin").stat().st_size
     return OpenedModel(
