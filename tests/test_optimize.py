@@ -163,3 +163,46 @@ def test_int8_candidates_come_from_the_auto_search_and_other_runtimes_say_how_to
         else:
             assert row["status"] in ("ok", "over budget", "failed"), row
     assert sum(row["kept"] for row in rows.values()) == 1
+
+
+def test_a_recipes_optimize_step_keeps_each_candidate_as_a_unit_of_the_cache(tmp_path):
+    """Through the recipe chain with a real cache: each candidate built is kept in the cache; a second
+    run that changes the objective and the timing is a new step, yet rebuilds no candidate (the files
+    it judges are the cached ones, byte for byte), and its winner is published from them."""
+    pytest.importorskip("openvino")
+    from mc.progress import SilentProgress
+    from mc.recipes.cache import ArtifactCache
+    from mc.recipes.chain import ChainContext, build_variant
+    from mc.recipes.loader import load_recipe
+    from mc.targets import load_target
+
+    cache = ArtifactCache(tmp_path / "cache")
+
+    def run(objective: str):
+        path = tmp_path / f"{objective}.yaml"
+        path.write_text("name: r\nmodel: mobile-tiny\ntarget: x86-cpu\nvariants:\n  best:\n    - optimize: {runtimes: [onnxruntime, openvino], "
+                        f"precisions: [fp32], objective: {objective}, max_seconds: {2 if objective == 'latency' else 1.5}}}\n")
+        recipe = load_recipe(str(path))
+        build = build_variant("best", recipe.variants["best"], ChainContext(recipe, load_target("x86-cpu"), 1, SilentProgress()), cache)
+        assert build.status == "ok", build.error
+        return build, {row["name"]: row for row in json.loads((build.artifact / "optimize.json").read_text())["candidates"]}
+
+    def units() -> dict[str, dict]:
+        entries = [json.loads(path.read_text()) for path in (tmp_path / "cache").glob("*/*/entry.json")]
+        return {entry["key"]: entry for entry in entries if entry["pass"] == "optimize-candidate"}
+
+    first, rows = run("latency")
+    assert not any(row["cached"] for row in rows.values())
+    kept = units()
+    # the fp32 ONNX export and the OpenVINO IR (with its .bin) are units; the run's own step is another entry
+    assert sorted(entry["candidate"]["how"].split()[0] for entry in kept.values()) == ["compile", "export"]
+    ir = next((tmp_path / "cache").glob("*/*/*.xml"))
+    assert ir.with_suffix(".bin").is_file() and (ir.parent / (ir.name + ".json")).is_file()
+    stamp = {key: (tmp_path / "cache" / key[:2] / key / entry["file"]).stat().st_mtime_ns for key, entry in kept.items()}
+
+    second, rows = run("size")
+    assert second.steps[0].key != first.steps[0].key and not second.steps[0].cached  # a new step ...
+    assert all(row["cached"] for row in rows.values() if row["status"] in ("ok", "duplicate"))  # ... that rebuilt no candidate
+    assert units().keys() == kept.keys()
+    assert {key: (tmp_path / "cache" / key[:2] / key / entry["file"]).stat().st_mtime_ns for key, entry in kept.items()} == stamp
+    assert json.loads((second.artifact / "optimize.json").read_text())["objective"] == "size"

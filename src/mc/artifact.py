@@ -142,6 +142,38 @@ def sidecar_path(artifact_path: Path) -> Path:
     return Path(str(artifact_path) + ".json")
 
 
+def onnx_external_data(path: Path) -> Path:
+    """Where an ONNX model's weights lie when they are stored outside it (the model names the file)."""
+    return path.with_name(path.name + ".data")
+
+
+def travelling_files(path: Path) -> list[Path]:
+    """The files that go wherever an artifact file goes: its sidecar, ONNX external data, OpenVINO's .bin."""
+    if not path.is_file():
+        return []
+    found = [sidecar_path(path), onnx_external_data(path), *companion_files(path)]
+    return [item for item in found if item.is_file()]
+
+
+def copy_artifact(source: Path, destination: Path, with_sidecar: bool = True) -> None:
+    """Copy an artifact (a file with what travels with it, or a directory) to `destination`: the
+    sidecar and OpenVINO's .bin take the new name, ONNX external data keeps its own (the model names it)."""
+    import shutil
+
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    if source.is_dir():
+        shutil.copytree(source, destination)
+        return
+    shutil.copy2(source, destination)
+    for companion, copy in zip(companion_files(source), companion_files(destination)):
+        if companion.is_file():
+            shutil.copy2(companion, copy)
+    if onnx_external_data(source).is_file():
+        shutil.copy2(onnx_external_data(source), destination.with_name(onnx_external_data(source).name))
+    if with_sidecar and sidecar_path(source).is_file():
+        shutil.copy2(sidecar_path(source), sidecar_path(destination))
+
+
 def build_record(
     *,
     kind: str,

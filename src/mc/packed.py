@@ -15,7 +15,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from mc.artifact import companion_files, sidecar_path
+from mc.artifact import companion_files, travelling_files
 
 
 @dataclass(frozen=True)
@@ -27,13 +27,6 @@ class Packed:
     data: bytes
 
 
-def _travelling(path: Path) -> list[Path]:
-    if not path.is_file():
-        return []
-    found = [sidecar_path(path), path.with_name(path.name + ".data"), *companion_files(path)]
-    return [item for item in found if item.is_file()]
-
-
 def _plain_name(name: str) -> bool:
     return isinstance(name, str) and name not in ("", ".", "..") and "/" not in name and "\\" not in name
 
@@ -43,7 +36,7 @@ def pack(path: Path) -> Packed:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
         archive.add(path, arcname=path.name, recursive=True)
-        for item in _travelling(path):
+        for item in travelling_files(path):
             archive.add(item, arcname=item.name)
     return Packed(path.name, buffer.getvalue())
 

@@ -36,6 +36,9 @@ class PassContext:
     input_shape: tuple[int, ...] | None = None  # a factory's sample shape (batch axis excluded)
     notes: list[str] = field(default_factory=list)  # for people: what was adjusted (threads capped at the cores)
     fan_out: FanOut = field(default_factory=SerialFanOut)  # where a search's candidates are built and timed (mc.fanout)
+    # the run's artifact cache where `mc run` has one (mc.recipes.cache.ArtifactCache: key, lookup, produce):
+    # a search keeps its candidates there as units of their own; None: built every time
+    cache: Any = None
     _evaluation: dict[tuple[int, ...], Any] = field(default_factory=dict, repr=False)
     _calibration: dict[tuple[int, ...], np.ndarray | None] = field(default_factory=dict, repr=False)
     _selection: dict[tuple[int, ...], Any] = field(default_factory=dict, repr=False)

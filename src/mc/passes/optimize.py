@@ -24,7 +24,6 @@ and a recipe's next step open the winner. An existing folder is refused before a
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -35,7 +34,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from mc.artifact import ARTIFACT_INDEX, Artifact, ArtifactRecord, Kind, Lineage, build_record, companion_files, sidecar_path
+from mc.artifact import ARTIFACT_INDEX, Artifact, ArtifactRecord, Kind, Lineage, build_record, copy_artifact, sidecar_path
 from mc.atomic import publish_directory, staged_directory
 from mc.errors import BackendUnavailable, InputError, McError
 from mc.fanout import PortableFile, scratch_path
@@ -109,6 +108,7 @@ class Candidate:
     pareto: bool = False
     kept: bool = False
     build_s: float | None = None
+    cached: bool = False  # taken from the run's cache (built by an earlier run: build_s is that build's)
     details: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -331,21 +331,74 @@ def _build_here(builds: Builds, runtime: str, precision: str) -> Candidate:
         return Candidate(runtime, precision, "", "failed", str(error).splitlines()[0][:300])
 
 
+# --- candidates as units of the run's cache ------------------------------------------------------
+
+CANDIDATE_UNIT = "optimize-candidate"
+
+
+def candidate_key(builds: Builds, runtime: str, precision: str) -> str | None:
+    """A candidate's key in the run's cache (`ctx.cache`, where `mc run` has one): the source's content,
+    the runtime and precision, every setting its build reads (an int8 build the budget and objective;
+    none reads the search space or the final timing's budget) and the inputs optimize reads. None where there is no cache,
+    or the source has no content hash (a factory's code can change under the same name)."""
+    cache = builds.ctx.cache
+    if cache is None or builds.source.sha256.startswith("unhashed:"):
+        return None
+    unread = {"runtimes", "precisions", "max_seconds"}  # the search space and the final timing: no build reads them
+    if precision != "int8":  # only an int8 build searches within the budget (and ORT's search by the objective)
+        unread |= {"max_accuracy_drop", "min_agreement", "max_auroc_drop", "objective"}
+    settings = builds.config.model_dump(mode="json", exclude=unread)
+    inputs = builds.ctx.input_digests(builds.config.reads(builds.source.kind))
+    return cache.key(builds.source.sha256, CANDIDATE_UNIT, {"runtime": runtime, "precision": precision, **settings}, inputs)
+
+
+def cached_candidate(builds: Builds, runtime: str, precision: str, key: str | None) -> Candidate | None:
+    """The candidate an earlier run built and kept under `key`, its file in the cache (read, never written)."""
+    hit = builds.ctx.cache.lookup(key) if key is not None else None
+    row = hit.entry.get("candidate") if hit is not None else None
+    if hit is None or not isinstance(row, dict):
+        return None
+    candidate = Candidate(runtime, precision, str(row.get("how", "")), str(row.get("status", "ok")), str(row.get("reason", "")),
+                          build_s=row.get("build_s"), cached=True, details=dict(row.get("details") or {}))
+    candidate.path, candidate.size_bytes = hit.path, _size(hit.path)
+    return candidate
+
+
+def keep_candidate(builds: Builds, candidate: Candidate, key: str | None) -> None:
+    """Publish a candidate built here into the run's cache (a failed or unavailable one is tried again next time)."""
+    path = candidate.path
+    if key is None or candidate.status not in ("ok", "duplicate") or path is None or path.parent != builds.workdir:
+        return  # the source itself (a checkpoint, an ONNX file as given) is no unit of this search
+    row = {"how": candidate.how, "status": candidate.status, "reason": candidate.reason, "build_s": candidate.build_s,
+           "details": candidate.details}
+    with builds.ctx.cache.produce(key, path.name, {"pass": CANDIDATE_UNIT, "candidate": row, "parent": builds.source.sha256}) as output:
+        copy_artifact(path, output)
+
+
 def build_candidates(plan: list[tuple[str, str, str | None]], builds: Builds, ctx: PassContext) -> list[Candidate]:
     """Every candidate of the plan, in its order. mc's own passes build here (their int8 search fans
     its own candidates out); the compile backends' candidates are fan-out items (ctx.fan_out), built
-    at once where there is room, from the source and the fp32 ONNX carried to them."""
+    at once where there is room, from the source and the fp32 ONNX carried to them. In a run with a
+    cache each candidate is a unit of it: one an earlier run built (same source, settings and inputs)
+    is taken from there, and each one built is kept there, so a recipe that changes the objective,
+    the search space or the timing rebuilds nothing."""
     slots: list[Candidate | None] = []
-    compiled: list[tuple[int, tuple[str, str]]] = []
+    compiled: list[tuple[int, tuple[str, str], str | None]] = []
     with ctx.progress.task("optimize: build", total=len(plan)) as task:
         for runtime, precision, why_not in plan:
+            key = None if why_not else candidate_key(builds, runtime, precision)
             if why_not:
                 slots.append(Candidate(runtime, precision, "", "unavailable", why_not))
+            elif (cached := cached_candidate(builds, runtime, precision, key)) is not None:
+                slots.append(cached)
+                task.advance(1, status=f"{runtime} {precision} (cached)")
+                continue
             elif runtime in OWN_BUILDERS:
                 task.advance(0, status=f"{runtime} {precision}")
                 slots.append(_build_here(builds, runtime, precision))
+                keep_candidate(builds, slots[-1], key)  # type: ignore[arg-type]
             else:
-                compiled.append((len(slots), (runtime, precision)))
+                compiled.append((len(slots), (runtime, precision), key))
                 slots.append(None)
                 continue
             task.advance(1)
@@ -361,13 +414,14 @@ def build_candidates(plan: list[tuple[str, str, str | None]], builds: Builds, ct
                                    onnx, PortableFile(onnx.path) if onnx is not None and onnx.path is not None else None,
                                    builds.onnx_error, ctx.target, ctx.threads, ctx.input_shape, _portable(ctx.data_path),
                                    _portable(ctx.calibration_path))
-            items = [item for _, item in compiled]
+            items = [item for _, item, _ in compiled]
             results = ctx.fan_out.map(build_compiled, items, inputs,
                                       on_result=lambda index, _: task.advance(1, status=" ".join(items[index])))
-            for (slot, _), (candidate, made) in zip(compiled, results):
+            for (slot, _, key), (candidate, made) in zip(compiled, results):
                 if made is not None:
                     candidate.path = made.copy_to(builds.workdir / made.path.name)
                     made.release()
+                keep_candidate(builds, candidate, key)
                 slots[slot] = candidate
     return [candidate for candidate in slots if candidate is not None]
 
@@ -542,15 +596,7 @@ def _publish(config: OptimizeConfig, source: Artifact, output: Path, best: Candi
     name = "model" + "".join(best.path.suffixes[-1:]) if best.path.is_file() else "model"
     with staged_directory(output) as staged:
         model_path = staged / name
-        if best.path.is_dir():
-            shutil.copytree(best.path, model_path)
-        else:
-            shutil.copyfile(best.path, model_path)
-            external = best.path.with_name(best.path.name + ".data")
-            if external.exists():  # ONNX external data: the model names it, so it keeps its name
-                shutil.copyfile(external, staged / external.name)
-            for companion in companion_files(best.path):  # OpenVINO's model.bin beside model.xml
-                shutil.copyfile(companion, model_path.with_suffix(companion.suffix))
+        copy_artifact(best.path, model_path, with_sidecar=False)  # its own sidecar is written below, renamed
         parent_record = read_record(best.path) if best.path.is_file() else None
         summary = {key: value for key, value in result.items() if key not in ("schema", "candidates")}
         optimized_for = {"runtime": best.runtime, "precision": best.precision, "target": result["target"]}

@@ -22,7 +22,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,7 @@ class CachedArtifact:
     key: str
     path: Path  # the artifact: a file (its sidecar beside it) or a directory (a text model with its tokenizer)
     sha256: str
+    entry: dict[str, Any] = field(default_factory=dict, compare=False)  # what its producer described it with
 
 
 class CacheUnwritable(InputError):
@@ -97,6 +98,10 @@ def _content_hash(artifact: Path) -> str:
 class ArtifactCache:
     def __init__(self, root: Path | None = None) -> None:
         self.root = root or default_cache_root()
+
+    def key(self, parent_sha256: str, pass_name: str, config: dict[str, Any], inputs: dict[str, Any]) -> str:
+        """`cache_key`, for a pass that keeps units of its own work here (a search's candidates)."""
+        return cache_key(parent_sha256, pass_name, config, inputs)
 
     def check_writable(self) -> None:
         """Raise CacheUnwritable unless entries can be made here (before a run does any work)."""
@@ -135,7 +140,7 @@ class ArtifactCache:
         if not whole:
             self._discard(directory)  # the step runs again and publishes a sound entry
             return None
-        return CachedArtifact(key, artifact, entry["sha256"])
+        return CachedArtifact(key, artifact, entry["sha256"], entry)
 
     def _discard(self, directory: Path) -> None:
         """Move a damaged entry aside (one rename, so the key is free at once), then delete it."""

@@ -12,7 +12,7 @@ wrapped it in an error of its own) and a cache that cannot be written.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -160,7 +160,7 @@ def build_variant(name: str, steps: tuple[Step, ...], context: ChainContext, cac
             if hit is None:
                 with cache.produce(key, step.config.output_name(kind), {"pass": step.pass_name, "config": step.config_json(),
                                                                         "parent": current.sha256}) as output:
-                    run_pass(step.config, current, output, context.passes)
+                    run_pass(step.config, current, output, replace(context.passes, cache=cache))
                 hit = cache.lookup(key)
                 if hit is None:
                     raise McError(f"the {step.pass_name} step's output vanished from the cache at {cache.root}")

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mc.artifact import companion_files
+from mc.artifact import copy_artifact
 from mc.atomic import write_json_atomic
 from mc.errors import InputError
 from mc.processes import apply_umask, owner_tag, remove_leftovers
@@ -74,16 +74,7 @@ def new_run_id(now: dt.datetime | None = None) -> str:
 def _publish_artifact_copy(source: Path, destination: Path) -> None:
     """Copy the cached artifact (a file with its sidecar, or a directory) into the run: a published
     run shares no file with the cache, so damage to one never silently changes the other."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    if source.is_dir():
-        shutil.copytree(source, destination)
-        return
-    shutil.copy2(source, destination)
-    for companion, copy in zip(companion_files(source), companion_files(destination)):  # OpenVINO's .bin beside its .xml
-        shutil.copy2(companion, copy)
-    sidecar = Path(str(source) + ".json")
-    if sidecar.exists():
-        shutil.copy2(sidecar, Path(str(destination) + ".json"))
+    copy_artifact(source, destination)
 
 
 def _update_latest(recipe_dir: Path, run_id: str) -> None:
