@@ -70,10 +70,26 @@ def find_zoo_checkpoint(name: str) -> tuple[Path, str] | None:
     return None
 
 
-def _load_factory(spec: str) -> tuple[Any, Path | None]:
+def factory_parts(spec: str) -> tuple[str, str] | None:
+    """(file or module, function) of a factory spec (`path/to/file.py:function`, `package.module:function`);
+    None when `spec` is not written as one."""
     target, _, attribute = spec.rpartition(":")
-    if not target or not attribute:
+    return (target, attribute) if target and attribute else None
+
+
+def factory_file(spec: str) -> tuple[Path, str] | None:
+    """(file, function) of a `path/to/file.py:function` factory whose file exists; None otherwise."""
+    parts = factory_parts(spec)
+    if parts is None or not parts[0].endswith(".py") or not Path(parts[0]).is_file():
+        return None
+    return Path(parts[0]), parts[1]
+
+
+def _load_factory(spec: str) -> tuple[Any, Path | None]:
+    parts = factory_parts(spec)
+    if parts is None:
         raise InputError(f"{spec!r}: write a factory as path/to/file.py:function or package.module:function")
+    target, attribute = parts
     if target.endswith(".py"):
         file = Path(target)
         if not file.exists():

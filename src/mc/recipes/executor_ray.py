@@ -84,10 +84,9 @@ def factory_file(artifact: Artifact) -> tuple[Path, str] | None:
     to the worker (a module importable everywhere, `package.module:function`, does not need to)."""
     if artifact.kind != "torch" or artifact.path is not None:
         return None
-    target, _, function = artifact.spec.rpartition(":")
-    if not target.endswith(".py") or not function or not Path(target).is_file():
-        return None
-    return Path(target), function
+    from mc.models.source import factory_file as file_of
+
+    return file_of(artifact.spec)
 
 
 @dataclass
