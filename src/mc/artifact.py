@@ -168,8 +168,9 @@ def copy_artifact(source: Path, destination: Path, with_sidecar: bool = True) ->
     for companion, copy in zip(companion_files(source), companion_files(destination)):
         if companion.is_file():
             shutil.copy2(companion, copy)
-    if onnx_external_data(source).is_file():
-        shutil.copy2(onnx_external_data(source), destination.with_name(onnx_external_data(source).name))
+    external = onnx_external_data(source)
+    if external.is_file():
+        shutil.copy2(external, destination.with_name(external.name))
     if with_sidecar and sidecar_path(source).is_file():
         shutil.copy2(sidecar_path(source), sidecar_path(destination))
 

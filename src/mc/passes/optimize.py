@@ -28,6 +28,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -132,6 +133,12 @@ class Builds:
         self.config, self.source, self.ctx, self.workdir = config, source, ctx, workdir
         self._onnx: Artifact | None = onnx  # made already (carried to a fan-out item), or on first use
         self.onnx_error: str | None = onnx_error  # why the export failed, once it has
+
+    @cached_property
+    def unit_inputs(self) -> dict[str, Any]:
+        """What every candidate's key in the run's cache covers besides its settings: the inputs
+        optimize reads (data, calibration, target, host), hashed once for all of them."""
+        return self.ctx.input_digests(self.config.reads(self.source.kind))
 
     def onnx(self) -> Artifact:
         if self.source.kind == "onnx":
@@ -339,8 +346,9 @@ CANDIDATE_UNIT = "optimize-candidate"
 def candidate_key(builds: Builds, runtime: str, precision: str) -> str | None:
     """A candidate's key in the run's cache (`ctx.cache`, where `mc run` has one): the source's content,
     the runtime and precision, every setting its build reads (an int8 build the budget and objective;
-    none reads the search space or the final timing's budget) and the inputs optimize reads. None where there is no cache,
-    or the source has no content hash (a factory's code can change under the same name)."""
+    none reads the search space or the final timing's budget) and the inputs optimize reads. None
+    where there is no cache, or the source has no content hash (a factory's code can change under
+    the same name)."""
     cache = builds.ctx.cache
     if cache is None or builds.source.sha256.startswith("unhashed:"):
         return None
@@ -348,8 +356,7 @@ def candidate_key(builds: Builds, runtime: str, precision: str) -> str | None:
     if precision != "int8":  # only an int8 build searches within the budget (and ORT's search by the objective)
         unread |= {"max_accuracy_drop", "min_agreement", "max_auroc_drop", "objective"}
     settings = builds.config.model_dump(mode="json", exclude=unread)
-    inputs = builds.ctx.input_digests(builds.config.reads(builds.source.kind))
-    return cache.key(builds.source.sha256, CANDIDATE_UNIT, {"runtime": runtime, "precision": precision, **settings}, inputs)
+    return cache.key(builds.source.sha256, CANDIDATE_UNIT, {"runtime": runtime, "precision": precision, **settings}, builds.unit_inputs)
 
 
 def cached_candidate(builds: Builds, runtime: str, precision: str, key: str | None) -> Candidate | None:

@@ -3,7 +3,8 @@
 Read from the artifact a runtime opened: from the ONNX graph (per op, shapes from ONNX shape inference
 at batch 1), from an OpenVINO IR (per op, the model reshaped to batch 1), or for a torch model from
 torch's FLOP counter and its parameter bytes, one op per precision (an ExecuTorch program's counts
-are made so when it is compiled, from its source module, and kept in its sidecar). Deferred by the opener (`OpenedModel.costs`): only a bench off the target needs it.
+are made so when it is compiled, from its source module, and kept in its sidecar). Deferred by the
+opener (`OpenedModel.costs`): only a bench off the target needs it.
 """
 
 from __future__ import annotations
@@ -172,8 +173,8 @@ def recorded_costs(recorded: dict[str, Any] | None, what: str) -> tuple[list[OpC
     return costs, list(recorded.get("notes", []))
 
 
-# OpenVINO op types with their FLOPs per output element where they are elementwise-like, as for ONNX
-IR_FLOPS_PER_ELEMENT = {"Softmax": 5, "SoftMax": 5, "MVN": 8, "Sigmoid": 4, "Tanh": 4, "Erf": 4, "Gelu": 8, "Exp": 4}
+# OpenVINO op types with their FLOPs per output element, as for ONNX (MVN is its layer normalization)
+IR_FLOPS_PER_ELEMENT = {**FLOPS_PER_ELEMENT, "SoftMax": FLOPS_PER_ELEMENT["Softmax"], "MVN": FLOPS_PER_ELEMENT["LayerNormalization"]}
 IR_FREE_OPS = {  # layout, metadata, constants and quantization bookkeeping the CPU plugin folds into kernels
     "Parameter", "Result", "Constant", "Reshape", "Squeeze", "Unsqueeze", "ShapeOf", "Gather", "Concat",
     "Convert", "FakeQuantize", "Broadcast", "Transpose",
