@@ -83,3 +83,17 @@ def test_missing_unreadable_and_too_few_samples(tmp_path):
     np.save(tmp_path / "two.npy", np.zeros((2, 1, 40), np.float32))
     with pytest.raises(InputError, match="at least 100"):
         load_samples(tmp_path / "two.npy", (1, 40), min_samples=100)
+
+
+def test_fresh_samples_come_from_the_same_generator_under_another_seed():
+    from mc.data.mnist1d import fresh_samples
+
+    test = load_mnist1d().test
+    fresh = fresh_samples(count=301, seed=7)
+    again = fresh_samples(count=301, seed=7)
+    assert len(fresh) == 301 and fresh.x.shape[1:] == test.x.shape[1:] and fresh.x.dtype == test.x.dtype
+    assert np.array_equal(fresh.x, again.x) and np.array_equal(fresh.y, again.y)  # deterministic
+    assert not any(np.array_equal(row, test.x[0]) for row in fresh.x)  # not the test set's samples
+    assert set(np.unique(fresh.y)) == set(range(10))
+    with pytest.raises(ValueError, match="generates the built-in"):
+        fresh_samples(seed=_generation_args()["seed"])

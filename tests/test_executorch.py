@@ -219,3 +219,10 @@ def test_int8_within_a_budget_keeps_the_most_sensitive_modules_in_fp32_until_it_
     if len(control["tried"]) > 1:  # the whole model missed: the ranking decided what went back to fp32
         ranked = [row["module"] for row in control["ranking"]]
         assert control["kept_fp32"] == ranked[: len(control["kept_fp32"])]
+
+
+def test_modules_too_small_to_be_layers_stay_fp32():
+    from mc.compilation.executorch import tail_modules
+    from mc.models.source import untrained_zoo_model
+
+    assert tail_modules(untrained_zoo_model("mobile-tiny").module) == ["confidence_head.from_top"]

@@ -170,3 +170,31 @@ def test_corrupt_onnx_and_few_calibration_samples_warning(mc, tiny_onnx, bad_dat
     np.savez(bad_data / "fifty.npz", x=np.random.default_rng(1).standard_normal((50, 1, 40)).astype(np.float32))
     result = mc("quantize", tiny_onnx, "--mode", "static", "--calibration", bad_data / "fifty.npz", "-o", bad_data / "q.onnx")
     assert result.exit_code == 0 and "warning: only 50 calibration samples" in result.stderr
+
+
+def test_the_output_tail_stops_at_the_last_layers():
+    """From each output back through producers, up to (not including) an op carrying a weight of at
+    least LAYER_WEIGHT_ELEMENTS: the confidence's sigmoid, reduction and 1x1 scale, not the task head."""
+    from mc.quantization.output_tail import output_tail
+
+    graph = {  # op: (producers of its non-constant inputs, its largest constant's elements)
+        "conv": ([], 640), "head": (["conv"], 640), "log_softmax": (["head"], 0), "max": (["log_softmax"], 1),
+        "scale": (["max"], 1), "sigmoid": (["scale"], 0), "squeeze": (["sigmoid"], 1),
+    }
+    tail = output_tail(["head", "squeeze", None], lambda op: graph[op][0], lambda op: graph[op][1])
+    assert sorted(tail) == ["log_softmax", "max", "scale", "sigmoid", "squeeze"]
+
+
+def test_quantized_models_keep_their_output_tail_in_float(mc, tiny_onnx, tmp_path):
+    from mc.quantization.apply import output_tail_nodes
+
+    tail = output_tail_nodes(tiny_onnx)
+    ops = {node.name: node.op_type for node in onnx.load(str(tiny_onnx)).graph.node}
+    assert {ops[name] for name in tail if name in ops} >= {"Sigmoid", "LogSoftmax", "ReduceMax", "Gemm"}
+    assert sum(ops[name] == "Gemm" for name in tail if name in ops) == 1  # the 1x1 scale; the task head is a layer
+    quantized = tmp_path / "tiny-int8.onnx"
+    result = mc("quantize", tiny_onnx, "--mode", "static", "-o", quantized)
+    assert result.exit_code == 0, result.stderr
+    graph = onnx.load(str(quantized)).graph
+    assert not any(node.op_type == "QuantizeLinear" and node.input[0] in ("confidence", "sigmoid") for node in graph.node)
+    assert any(node.op_type == "QuantizeLinear" for node in graph.node)  # the layers themselves are int8

@@ -44,17 +44,16 @@ def test_hard_data_is_deterministic_cached_and_harder(hard, isolated_mc_home):
 
 
 def test_recalibration_raises_auroc_of_a_miscalibrated_head():
-    """A shipped model whose confidence head is re-initialised (so it knows nothing) regains a
-    confidence that separates right from wrong answers; no other weight moves."""
+    """A shipped model whose confidence head is inverted regains a confidence that separates right
+    from wrong answers, and a calibrated one; no other weight moves."""
     from mc.data.mnist1d import load_mnist1d
     from mc.models.source import load_torch_model
     from mc.progress import SilentProgress
     from mc.training.recalibrate import RecalibrationSettings, recalibrate_confidence
 
     model = load_torch_model("mobile-tiny").module
-    torch.manual_seed(3)
-    for layer in (model.confidence_head.from_state, model.confidence_head.from_answer, model.confidence_head.out):
-        layer.reset_parameters()
+    with torch.no_grad():  # inverted: the surer the answer, the less confident the head
+        model.confidence_head.from_top.weight.fill_(-4.0)
     before = _report(model)
     body = {name: p.detach().clone() for name, p in model.named_parameters() if not name.startswith("confidence_head.")}
     train, _ = load_mnist1d().train_validation_split(0.1, 0)
@@ -64,6 +63,7 @@ def test_recalibration_raises_auroc_of_a_miscalibrated_head():
     assert after["accuracy"] == before["accuracy"]  # the task head is untouched
     assert all(torch.equal(p, body[name]) for name, p in model.named_parameters() if name in body)
     assert after["confidence_auroc"] > before["confidence_auroc"] + 0.1 and after["confidence_auroc"] > 0.8
+    assert after["expected_calibration_error"] < 0.05
 
 
 def test_learning_rate_schedules():
@@ -152,3 +152,20 @@ def test_models_shows_accuracy_on_the_hard_setting(mc, tmp_path):
     rows = {row["name"]: row for row in json.loads((tmp_path / "models.json").read_text())}
     for name in ("mobile-tiny", "mobile-small"):  # the shipped checkpoints' sidecars carry it
         assert rows[name]["hard_accuracy"] is not None and rows[name]["hard_accuracy"] < rows[name]["test_accuracy"] - 0.05
+
+
+def test_the_confidence_ranks_answers_as_their_own_probability_does():
+    """The head is a calibration of the answer's log-probability: the same ranking, hence the same
+    AUROC, as the maximum softmax probability; and it still learns (its parameters get gradients)."""
+    from mc.data.mnist1d import load_mnist1d
+    from mc.metrics import type2_auroc
+    from mc.models.source import load_torch_model
+
+    model = load_torch_model("mobile-small").module.eval()
+    test = load_mnist1d().test
+    with torch.no_grad():
+        logits, confidence = model(torch.from_numpy(test.x))
+    correct = (logits.argmax(-1).numpy() == test.y)
+    top = torch.softmax(logits, -1).amax(-1).numpy()
+    assert type2_auroc(confidence.numpy(), correct) == pytest.approx(type2_auroc(top, correct), abs=1e-3)
+    assert model.confidence_head.from_top.weight.item() > 0

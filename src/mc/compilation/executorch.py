@@ -6,7 +6,8 @@ on x86).
 - int8: PT2E (torchao.quantization.pt2e): `prepare_pt2e` with ExecuTorch's XNNPACKQuantizer
   (symmetric, per-channel weights), calibrated on real samples (`static`), or with activations
   quantized per call (`dynamic`: XNNPACK quantizes linear layers this way); `convert_pt2e`, then the
-  same lowering. Modules named in `fp32_modules` stay fp32 (the quantizer's module-name filter).
+  same lowering. Modules named in `fp32_modules` stay fp32 (the quantizer's module-name filter), and
+  so do linear and convolution modules too small to be layers (`tail_modules`).
 - int8 within an accuracy budget (`max_accuracy_drop`): the whole model lowered first; if its accuracy
   on the selection data (a validation split, never the test set) misses the budget, mc's sensitivity
   ranking for PT2E (each linear/convolution module quantized alone, the rest fp32, ranked by the SQNR
@@ -20,6 +21,7 @@ on x86).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter
 from typing import TYPE_CHECKING, Any
@@ -75,26 +77,6 @@ def _check_module_names(module: "nn.Module", names: tuple[str, ...]) -> None:
         raise InputError(f"fp32 modules {', '.join(unknown)} are not modules of this model (some that are: {some})")
 
 
-def modules_to_quantize(module: "nn.Module", fp32: tuple[str, ...]) -> list[str]:
-    """The fewest module names that cover every module outside `fp32`: a module kept in fp32, or one
-    holding such a module, is split into its children (its own ops between them stay fp32)."""
-    keep = set(fp32)
-    chosen: list[str] = []
-
-    def visit(prefix: str, current: "nn.Module") -> None:
-        for name, child in current.named_children():
-            qualified = f"{prefix}.{name}" if prefix else name
-            if qualified in keep:
-                continue
-            if any(other.startswith(qualified + ".") for other in keep):
-                visit(qualified, child)
-            else:
-                chosen.append(qualified)
-
-    visit("", module)
-    return chosen
-
-
 def _quantized_module_types() -> tuple[type, ...]:
     from torch import nn
 
@@ -111,13 +93,18 @@ def _quantize(module: "nn.Module", example: Any, dynamic_shapes: Any, request: B
     dynamic = request.int8_mode == "dynamic"
     quantizer = XNNPACKQuantizer()
     config = get_symmetric_quantization_config(is_per_channel=True, is_dynamic=dynamic)
-    if only is not None or request.fp32_modules:
-        # XNNPACKQuantizer refuses `set_module_name(name, None)` ("not supported yet"): quantize by
-        # name instead every module that neither is nor holds one to keep in fp32
-        for name in only if only is not None else modules_to_quantize(module, request.fp32_modules):
+    if only is not None:
+        for name in only:
             quantizer.set_module_name(name, config)
     else:
         quantizer.set_global(config)
+        if request.fp32_modules:
+            # XNNPACKQuantizer refuses `set_module_name(name, None)` ("not supported yet"); its filter
+            # function applies to every annotation: the nodes of the modules kept in fp32 fail it
+            from torchao.quantization.pt2e.quantizer import get_module_name_filter
+
+            kept = [get_module_name_filter(name) for name in request.fp32_modules]
+            quantizer.set_filter_function(lambda node: not any(inside(node) for inside in kept))
     graph = torch.export.export(module, (example,), dynamic_shapes=dynamic_shapes).module()
     prepared = prepare_pt2e(graph, quantizer)
     samples = request.calibration if request.calibration is not None and not dynamic else np.asarray(example)
@@ -269,10 +256,23 @@ def _within_budget(request: BuildRequest, notes: list[str]) -> tuple[bytes, dict
                       f"{request.max_accuracy_drop}; nothing was written")
 
 
+def tail_modules(module: "nn.Module") -> list[str]:
+    """Linear and convolution modules too small to be layers (mc.quantization.output_tail): a weight
+    of fewer than LAYER_WEIGHT_ELEMENTS elements, such as the confidence head's 1x1 scale. They stay
+    fp32, as the output tail does under every other quantizer mc drives."""
+    from mc.quantization.output_tail import LAYER_WEIGHT_ELEMENTS
+
+    return [name for name, child in module.named_modules()
+            if isinstance(child, _quantized_module_types()) and child.weight.numel() < LAYER_WEIGHT_ELEMENTS]
+
+
 def build(request: BuildRequest) -> Built:
     assert request.module is not None
     if request.fp32_modules:
         _check_module_names(request.module, request.fp32_modules)
+    if request.precision == "int8":
+        tail = [name for name in tail_modules(request.module) if name not in request.fp32_modules]
+        request = dataclasses.replace(request, fp32_modules=tuple(request.fp32_modules) + tuple(tail))
     notes: list[str] = []
     fallback = None
     if request.precision == "int8" and request.max_accuracy_drop is not None:

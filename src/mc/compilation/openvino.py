@@ -6,7 +6,8 @@ is exported first, parity-checked), for Intel's CPU runtime.
   accuracy budget (`max_accuracy_drop`, points), `nncf.quantize_with_accuracy_control`, whose
   validation function is mc's task accuracy on the held-out set: NNCF reverts the layers that cost
   the most accuracy until the budget holds. The confidence head is then checked as every mc search
-  judges it: an AUROC drop over `MAX_AUROC_DROP` fails the compile (nothing is written).
+  judges it: an AUROC drop over `MAX_AUROC_DROP` fails the compile (nothing is written). The output
+  tail (mc.quantization.output_tail) stays float either way, as NNCF's ignored scope.
 """
 
 from __future__ import annotations
@@ -36,15 +37,37 @@ def _accuracy(compiled_model: Any, items: Any) -> float:
     return correct / max(total, 1)
 
 
+def output_tail_ops(model: Any) -> list[str]:
+    """The friendly names of an OpenVINO model's output-tail ops (mc.quantization.output_tail)."""
+    from mc.quantization.output_tail import output_tail
+
+    ops = {op.get_friendly_name(): op for op in model.get_ops()}
+
+    def sources(name: str) -> list[Any]:
+        return [value.get_source_output().get_node() for value in ops[name].inputs()]
+
+    def constant_elements(node: Any) -> int:
+        return int(np.prod(node.get_output_shape(0))) if node.get_type_name() == "Constant" else 0
+
+    return output_tail(
+        (result.input_value(0).get_node().get_friendly_name() for result in model.get_results()),
+        lambda name: (node.get_friendly_name() for node in sources(name) if node.get_type_name() not in ("Constant", "Parameter")),
+        lambda name: max((constant_elements(node) for node in sources(name)), default=0),
+    )
+
+
 def _quantize(model: Any, request: BuildRequest) -> tuple[Any, dict[str, Any]]:
     import nncf
 
     samples = np.ascontiguousarray(request.calibration, dtype=np.float32)
     calibration = nncf.Dataset([samples[i : i + 1] for i in range(len(samples))])
-    info: dict[str, Any] = {"tool": f"NNCF {getattr(nncf, '__version__', '')}".strip(), "calibration_samples": int(len(samples))}
+    tail = output_tail_ops(model)
+    ignored = nncf.IgnoredScope(names=tail, validate=False)
+    info: dict[str, Any] = {"tool": f"NNCF {getattr(nncf, '__version__', '')}".strip(), "calibration_samples": int(len(samples)),
+                            "float_output_tail": tail}
     if request.max_accuracy_drop is None:
         info["method"] = "nncf.quantize (defaults)"
-        return nncf.quantize(model, calibration, subset_size=len(samples)), info
+        return nncf.quantize(model, calibration, subset_size=len(samples), ignored_scope=ignored), info
     data = request.selection or request.evaluation
     if data.y is None:
         raise InputError("--max-accuracy-drop needs labelled data to measure accuracy: pass --data with labels")
@@ -55,7 +78,7 @@ def _quantize(model: Any, request: BuildRequest) -> tuple[Any, dict[str, Any]]:
                 validation=data.description)
     quantized = nncf.quantize_with_accuracy_control(
         model, calibration, validation, validation_fn=_accuracy, max_drop=request.max_accuracy_drop / 100,
-        drop_type=nncf.DropType.ABSOLUTE, subset_size=len(samples),
+        drop_type=nncf.DropType.ABSOLUTE, subset_size=len(samples), ignored_scope=ignored,
     )
     return quantized, info
 

@@ -138,3 +138,20 @@ def load_mnist1d(name: str = DEFAULT_DATASET) -> Mnist1d:
         with open(tmp, "wb") as handle:
             np.savez(handle, x_train=data.train.x, y_train=data.train.y, x_test=data.test.x, y_test=data.test.y)
     return data
+
+
+def fresh_samples(name: str = DEFAULT_DATASET, count: int = 20_000, seed: int = 777) -> LabelledSplit:
+    """`count` more samples from the generator of setting `name`, drawn under another seed (not cached).
+
+    For measurement only: with 1,000 test samples a model at 99% accuracy errs on about 10, and a
+    confidence AUROC over 10 errors carries a standard error near 0.02; 20,000 samples make it a few
+    thousandths. Seeds 42 and 1042 generate the built-in settings; use others.
+    """
+    if count < 1:
+        raise ValueError(f"count must be at least 1, not {count}")
+    args = _generation_args(name)
+    if seed == args["seed"]:
+        raise ValueError(f"seed {seed} generates the built-in {name!r} itself: choose another")
+    # the generator keeps train_split of its samples apart and makes whole templates' worth: draw ample
+    args.update(seed=seed, num_samples=int(count * 1.25) + 200, train_split=0.2)
+    return _generate(args).test.subset(np.arange(count))

@@ -112,22 +112,30 @@ class CompactMemory(nn.Module):
 
 
 class ConfidenceHead(nn.Module):
-    """The metacognitive head: predicts the probability that the task head's answer is right.
+    """The metacognitive head: predicts the probability that the task head's answer is right, as a
+    learned scale and offset of the answer's own log-probability (`from_top`, in log-odds).
 
-    It reads the internal state and the answer's class distribution through a gradient stop while
-    training, so learning to predict correctness never bends the features the task head relies on.
-    Its first layer is two linear maps summed (one over the state, one over the answer), which is a
-    linear map over their concatenation, written so pruners see the state's width coupling alone.
+    It does not read the internal state. Measured on 20,000 fresh MNIST-1D samples (seeds 0-2), heads
+    that learned correctness from the state and the class distribution (an MLP over both, with or
+    without this anchor, taught on clean and on augmented training copies) ranked errors worse than
+    the answer's own probability on every family member: AUROC 0.86-0.96 against 0.95-0.97, worst
+    after pruning and distillation. Such a head learns cues of the errors it is taught on (the few the
+    training set keeps, or the augmentation's) that natural errors do not share. Anchored this way the
+    head ranks as the answer's probability does, and training calibrates what the number means.
+
+    It reads the logits through a gradient stop while training, so learning to predict correctness
+    never bends what the task head learns.
     """
 
-    def __init__(self, state_dim: int, num_classes: int, hidden: int):
+    def __init__(self):
         super().__init__()
-        self.from_state = nn.Linear(state_dim, hidden)
-        self.from_answer = nn.Linear(num_classes, hidden, bias=False)
-        self.out = nn.Linear(hidden, 1)
+        self.from_top = nn.Linear(1, 1)
+        with torch.no_grad():  # log-odds = 4 log p(top) + 4: p(top) 1 -> 0.98, 0.5 -> 0.79, 0.2 -> 0.10
+            self.from_top.weight.fill_(4.0)
+            self.from_top.bias.fill_(4.0)
 
-    def forward(self, state: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-        if self.training:  # the gradient stop only matters when learning; in eval mode the graph stays
-            state, logits = state.detach(), logits.detach()  # whole, so pruners can trace state -> head
-        hidden = torch.relu(self.from_state(state) + self.from_answer(torch.softmax(logits, dim=-1)))
-        return torch.sigmoid(self.out(hidden)).squeeze(-1)
+    def forward(self, logits: torch.Tensor) -> torch.Tensor:
+        if self.training:  # the gradient stop only matters when learning
+            logits = logits.detach()
+        top = torch.log_softmax(logits, dim=-1).amax(dim=-1, keepdim=True)  # log-probability of the answer
+        return torch.sigmoid(self.from_top(top)).squeeze(-1)

@@ -24,7 +24,6 @@ class SequenceTask:
     in_channels: int = 1
     seq_len: int = 40
     num_classes: int = 10
-    confidence_hidden: int = 32
 
     @property
     def input_shape(self) -> tuple[int, int]:

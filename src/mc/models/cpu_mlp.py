@@ -26,12 +26,12 @@ class CpuMlp(nn.Module):
             previous = width
         self.body = nn.Sequential(*layers)
         self.task_head = nn.Linear(previous, config.num_classes)
-        self.confidence_head = ConfidenceHead(previous, config.num_classes, config.confidence_hidden)
+        self.confidence_head = ConfidenceHead()
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         state = self.body(x)
         logits = self.task_head(state)
-        return logits, self.confidence_head(state, logits)
+        return logits, self.confidence_head(logits)
 
 
 def _build(config: CpuMlpConfig) -> nn.Module:

@@ -24,13 +24,13 @@ class GruConsciousness(nn.Module):
         self.encoder = nn.GRU(config.in_channels, config.hidden, num_layers=config.layers, batch_first=True)
         self.norm = nn.LayerNorm(config.hidden)
         self.task_head = nn.Linear(config.hidden, config.num_classes)
-        self.confidence_head = ConfidenceHead(config.hidden, config.num_classes, config.confidence_hidden)
+        self.confidence_head = ConfidenceHead()
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         _, last_hidden = self.encoder(x.transpose(1, 2))  # (layers, batch, hidden)
         state = self.norm(last_hidden[-1])
         logits = self.task_head(state)
-        return logits, self.confidence_head(state, logits)
+        return logits, self.confidence_head(logits)
 
 
 def _build(config: GruConfig) -> nn.Module:

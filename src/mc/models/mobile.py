@@ -65,7 +65,7 @@ class MobileConsciousness(nn.Module):
         self.global_workspace = GlobalWorkspace(width, config.workspace_slots, config.attention_heads)
         self.memory = CompactMemory(width, config.memory_entries)
         self.task_head = nn.Linear(width, config.num_classes)
-        self.confidence_head = ConfidenceHead(width, config.num_classes, config.confidence_hidden)
+        self.confidence_head = ConfidenceHead()
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         features = self.perception(self.stem(x))  # (batch, width, tokens)
@@ -74,7 +74,7 @@ class MobileConsciousness(nn.Module):
         workspace = self.global_workspace(attended)  # (batch, slots, width)
         state = self.memory(workspace.mean(dim=1))  # (batch, width)
         logits = self.task_head(state)
-        return logits, self.confidence_head(state, logits)
+        return logits, self.confidence_head(logits)
 
 
 def _build(config: MobileConfig) -> nn.Module:
@@ -83,7 +83,7 @@ def _build(config: MobileConfig) -> nn.Module:
 
 @register_model("mobile-tiny", "MobileConsciousness, width 32 (edge micro model)", _build)
 def mobile_tiny() -> MobileConfig:
-    return MobileConfig(width=32, attention_heads=2, workspace_slots=4, memory_entries=8, confidence_hidden=16)
+    return MobileConfig(width=32, attention_heads=2, workspace_slots=4, memory_entries=8)
 
 
 @register_model("mobile-small", "MobileConsciousness, width 64", _build)
@@ -93,4 +93,4 @@ def mobile_small() -> MobileConfig:
 
 @register_model("mobile-base", "MobileConsciousness, width 256", _build)
 def mobile_base() -> MobileConfig:
-    return MobileConfig(width=256, attention_heads=8, workspace_slots=8, memory_entries=32, confidence_hidden=64)
+    return MobileConfig(width=256, attention_heads=8, workspace_slots=8, memory_entries=32)

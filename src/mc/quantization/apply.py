@@ -91,6 +91,26 @@ def _int_type(name: str):
     return QuantType.QUInt8 if name == "uint8" else QuantType.QInt8
 
 
+def output_tail_nodes(source: Path) -> list[str]:
+    """The names of an ONNX file's output-tail nodes (mc.quantization.output_tail), which every plan
+    leaves in float; ORT's dynamic quantizer turns a Gemm into `<name>_MatMul` + Add first, so a Gemm's
+    name comes with that one too."""
+    import onnx
+
+    from mc.quantization.output_tail import output_tail
+
+    model = onnx.load(str(source), load_external_data=False)
+    sizes = {init.name: int(np.prod(init.dims)) for init in model.graph.initializer}
+    producer = {output: node.name for node in model.graph.node for output in node.output}
+    nodes = {node.name: node for node in model.graph.node}
+    tail = output_tail(
+        (producer.get(output.name) for output in model.graph.output),
+        lambda name: (producer.get(value) for value in nodes[name].input if value not in sizes),
+        lambda name: max((sizes.get(value, 0) for value in nodes[name].input), default=0),
+    )
+    return [alias for name in tail for alias in ((name, f"{name}_MatMul") if nodes[name].op_type == "Gemm" else (name,))]
+
+
 def _static(step: StaticStep, source: Path, target: Path, calibration: np.ndarray, input_name: str) -> None:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, quantize_static
 
@@ -105,7 +125,7 @@ def _static(step: StaticStep, source: Path, target: Path, calibration: np.ndarra
             op_types_to_quantize=list(step.op_types) if step.op_types else None,
             per_channel=step.per_channel, reduce_range=step.reduce_range,
             activation_type=_int_type(step.activation_type), weight_type=_int_type(step.weight_type),
-            nodes_to_exclude=list(step.exclude_nodes) or None,
+            nodes_to_exclude=[*step.exclude_nodes, *output_tail_nodes(source)] or None,
             calibrate_method=methods[step.calibration_method], extra_options=extra,
         )
 
@@ -118,7 +138,7 @@ def _dynamic(step: DynamicStep, source: Path, target: Path) -> None:
             str(source), str(target),
             op_types_to_quantize=list(step.op_types) if step.op_types else None,
             per_channel=step.per_channel, reduce_range=step.reduce_range,
-            weight_type=_int_type(step.weight_type), nodes_to_exclude=list(step.exclude_nodes) or None,
+            weight_type=_int_type(step.weight_type), nodes_to_exclude=[*step.exclude_nodes, *output_tail_nodes(source)] or None,
             extra_options={"MatMulConstBOnly": step.matmul_const_b_only},
         )
 

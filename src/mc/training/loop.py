@@ -4,8 +4,8 @@ to predict whether the task head is right (binary cross-entropy against correctn
 The confidence head learns from two batches each step: the task batch and a harder copy of it
 (`Augmentation` in mc.training.augment). Once the model fits its training set almost every training
 answer is right, so a head taught only there learns "always confident"; on the harder copy the model
-errs often enough for the head to learn what a doubtful input looks like. The head reads the features
-through a gradient stop, so this never bends what the task head relies on.
+errs often enough for the head to learn what a doubtful input looks like. The head reads the logits
+through a gradient stop, so this never bends what the task head learns.
 
 Learning rate: linear warm-up, then cosine decay to zero (or constant). By default the final epoch is
 kept: on MNIST-1D's 400-sample validation split, accuracy saturates and early stopping picked worse
