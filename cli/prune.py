@@ -68,8 +68,8 @@ def prune(
 def _recalibration_line(recalibration: dict) -> str:
     if not recalibration.get("done"):
         return f"confidence head not recalibrated: {escape(recalibration.get('reason', ''))}"
-    return (f"confidence head recalibrated: {recalibration['epochs']} epochs on {recalibration['samples']:,} training samples, "
-            f"clean and augmented (test set untouched; --no-recalibrate skips it)")
+    return (f"confidence head recalibrated: refitted on {recalibration['epochs']} clean and {recalibration['epochs']} augmented "
+            f"copies of {recalibration['samples']:,} training samples (test set untouched; --no-recalibrate skips it)")
 
 
 def register(app: typer.Typer) -> None:

@@ -170,7 +170,7 @@ def test_a_recipe_compiles_benches_and_reports_executorch_and_openvino(mc, small
         f"name: edge\nmodel: {small_factory}\ntarget: x86-cpu\nreference: fp32\nvariants:\n  fp32: [export]\n"
         "  et-int8:\n    - compile: {backend: executorch, precision: int8}\n"
         "  ov-fp32:\n    - compile: {backend: openvino}\n"
-        "bench: {duration: 1}\n"
+        "bench: {duration: 1, timing_seconds: 3}\n"
     )
     result = mc("run", recipe, "--out", tmp_path / "reports")
     assert result.exit_code == 0, result.stdout + result.stderr

@@ -32,7 +32,7 @@ variants:
   pruned:
     - prune: {{amount: 0.3, finetune_epochs: 0}}
     - export
-bench: {{scenario: latency, queries: 64, warmup: 4, duration: 1}}
+bench: {{scenario: latency, queries: 64, warmup: 4, duration: 1, timing_seconds: 3}}
 gates: {{max_accuracy_drop: 100, max_size_mb: 5, min_agreement: 0.1}}
 """
 

@@ -30,7 +30,7 @@ variants:
     - quantize: {{mode: static}}
   tensorrt:
     - compile: {{backend: tensorrt, precision: fp16}}
-bench: {{duration: 1.5, warmup: 4}}
+bench: {{duration: 1.5, warmup: 4, timing_seconds: 5}}
 gates: {{max_accuracy_drop: {drop}, max_size_mb: 5, min_agreement: 0.9}}
 calibration: {calibration}
 """
@@ -105,7 +105,8 @@ def test_second_run_reuses_cached_steps_and_a_changed_config_misses(first_run, t
     directory, recipe, _ = first_run
     child = directory / "child.yaml"
     child.write_text("extends: e2e.yaml\nvariants:\n  tensorrt: null\n  static-bad-calibration: null\n"
-                     "  dyn:\n    - export\n    - quantize: {mode: dynamic, per_channel: true}\n")
+                     "  dyn:\n    - export\n    - quantize: {mode: dynamic, per_channel: true}\n"
+                     "bench: {scenario: latency, queries: 64, warmup: 4, duration: 1, timing_seconds: 3}\n")  # only the cache is under test
     result = Mc()("run", child, "--out", directory / "reports-2")
     assert result.exit_code == 0, result.stdout + result.stderr
     report = json.loads((directory / "reports-2" / "e2e" / "latest" / "report.json").read_text())
@@ -117,6 +118,7 @@ def test_second_run_reuses_cached_steps_and_a_changed_config_misses(first_run, t
     old_dyn = next(v for v in first["variants"] if v["name"] == "dyn")
     assert old_dyn["steps"][1]["cache_key"] != steps["dyn"][1]["cache_key"]
     assert old_dyn["steps"][0]["cache_key"] == steps["dyn"][0]["cache_key"]
+    assert "or 3 s" in json.dumps(report)  # the recipe's timing_seconds bounds its side-by-side rounds
 
 
 def _report(first_run) -> tuple[Path, dict]:

@@ -22,7 +22,7 @@ variants:
   int8-auto:
     - export
     - quantize: {{mode: auto}}
-bench: {{duration: 1, warmup: 2}}
+bench: {{duration: 1, warmup: 2, lengths: [16, 64], text_queries: 100, timing_seconds: 5}}
 gates: {{min_mean_cosine: 0.5}}
 """
 

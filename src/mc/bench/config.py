@@ -54,6 +54,8 @@ class BenchConfig(BaseModel):
     warmup: int = Field(32, ge=0, le=100_000, description="untimed requests before measuring")
     adaptive_quality: bool = True
     remeasure_peak: bool = Field(False, description="measure this host's GEMM peak again instead of reading the cached one")
+    timing_seconds: float = Field(30.0, gt=0, le=3600, description="recipes: the most seconds of side-by-side timing rounds "
+                                  "per workload (rounds stop sooner once every ratio's interval is within +-3%)")
     # The text workload: closed loop, batch 1, at each length; fidelity on real text.
     lengths: tuple[int, ...] = Field((16, 64, 128), min_length=1, description="sequence lengths (tokens) a text model is timed at")
     text_queries: int = Field(200, ge=1, le=100_000, description="timed calls per sequence length (p90 needs 64, p99 662)")

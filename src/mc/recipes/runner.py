@@ -208,7 +208,7 @@ def _bench(recipe: Recipe, artifact_paths: dict[str, str], progress: Progress, l
     timed = {name: artifact_paths[name] for name, entry in benched.items() if entry["status"] == "ok"}
     with progress.task("timing side by side", total=1) as task:
         timing = (time_side_by_side(timed, load_target(recipe.target).host_threads(), input_shape, recipe.target,
-                                    recipe.reference_variant)
+                                    recipe.reference_variant, recipe.bench.timing_seconds)
                   if timed else None)
         task.advance(1, "")
     bench["variant_names"] = list(benched)

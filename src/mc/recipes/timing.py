@@ -30,10 +30,10 @@ TIMEOUT_S = 600
 
 
 def measure(paths: dict[str, str], threads: int, input_shape: tuple[int, ...] | None,
-            target: str | None = None, reference: str | None = None) -> dict[str, Any]:
+            target: str | None = None, reference: str | None = None, max_seconds: float = MAX_SECONDS) -> dict[str, Any]:
     """Medians for every variant and, for the variants timed with `reference` (same workload), each
     one's ratio to it with a 95% interval and a verdict (mc.ratios); rounds are added until every
-    interval is within +-3% or MAX_SECONDS is spent. Without a reference (or outside its workload),
+    interval is within +-3% or `max_seconds` is spent. Without a reference (or outside its workload),
     medians only: a ratio is taken only within one set of interleaved rounds."""
     from mc.ratios import interleaved_ratios
     from mc.runtimes import open_model
@@ -57,7 +57,7 @@ def measure(paths: dict[str, str], threads: int, input_shape: tuple[int, ...] | 
         inputs = {name: opened[name].example_input() for name in names}
         if reference in names:
             found = interleaved_ratios(predictors, None, reference, calls=CALLS, warmup=WARMUP, block_ms=BLOCK_MS,
-                                       inputs=inputs, min_rounds=MIN_ROUNDS, max_seconds=MAX_SECONDS)
+                                       inputs=inputs, min_rounds=MIN_ROUNDS, max_seconds=max_seconds)
             medians.update(found.median_ms)
             ratios = {name: interval.as_dict() for name, interval in found.ratios.items()}
             rounds, seconds = found.rounds, seconds + found.seconds
@@ -67,7 +67,7 @@ def measure(paths: dict[str, str], threads: int, input_shape: tuple[int, ...] | 
     method = "interleaved rounds in one fresh process; median over rounds of each round's mean"
     if ratios:
         method += (f"; ratios to {reference}: median of the per-round ratios, 95% bootstrap interval over rounds, "
-                   f"rounds added until every interval is within +-3% or {MAX_SECONDS:g} s")
+                   f"rounds added until every interval is within +-3% or {max_seconds:g} s")
     if len(groups) > 1:
         method += "; each workload (" + ", ".join(sorted(groups)) + ") timed in its own rounds"
     return {"median_ms": {name: medians[name] for name in paths}, "rounds": rounds, "calls_per_round": CALLS,
@@ -77,7 +77,7 @@ def measure(paths: dict[str, str], threads: int, input_shape: tuple[int, ...] | 
 
 
 def time_side_by_side(paths: dict[str, str], threads: int, input_shape: tuple[int, ...] | None,
-                      target: str | None = None, reference: str | None = None) -> dict[str, Any]:
+                      target: str | None = None, reference: str | None = None, max_seconds: float = MAX_SECONDS) -> dict[str, Any]:
     """Run `measure` in a fresh process under the thread limits; a failure is recorded, not raised
     (the bench has already judged every variant; only the ratios would be missing). `target` (a
     profile name) chooses the runtimes' providers as the bench did; None: the CPU. `reference`: the
@@ -88,7 +88,7 @@ def time_side_by_side(paths: dict[str, str], threads: int, input_shape: tuple[in
     with tempfile.TemporaryDirectory(prefix="mc-timing-") as tmp:
         request, result = Path(tmp) / "request.json", Path(tmp) / "result.json"
         request.write_text(json.dumps({"paths": paths, "threads": threads, "input_shape": list(input_shape) if input_shape else None,
-                                       "target": target, "reference": reference}))
+                                       "target": target, "reference": reference, "max_seconds": max_seconds}))
         try:
             completed = subprocess.run([sys.executable, "-m", "mc.recipes.timing", str(request), str(result)],
                                        env={**os.environ, **thread_environment(threads)}, capture_output=True,
@@ -105,7 +105,8 @@ def time_side_by_side(paths: dict[str, str], threads: int, input_shape: tuple[in
 def _main(request_path: str, result_path: str) -> None:
     request = json.loads(Path(request_path).read_text())
     shape = tuple(request["input_shape"]) if request["input_shape"] else None
-    outcome = measure(request["paths"], request["threads"], shape, request.get("target"), request.get("reference"))
+    outcome = measure(request["paths"], request["threads"], shape, request.get("target"), request.get("reference"),
+                      request.get("max_seconds", MAX_SECONDS))
     Path(result_path).write_text(json.dumps(outcome))
 
 
