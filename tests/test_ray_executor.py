@@ -371,14 +371,20 @@ def _stop_cluster(temp: Path) -> None:
         if not more:
             break
         doomed |= more
-    for sig in (signal.SIGTERM, signal.SIGKILL):
+    def alive(pid: int) -> bool:  # a zombie (ended, not yet reaped by its parent) counts as gone
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except (OSError, IndexError):
+            return False
+
+    for sig, grace in ((signal.SIGTERM, 3), (signal.SIGKILL, 15)):  # some of Ray's agents outlive a SIGTERM by 15 s
         for pid in doomed:
             try:
                 os.kill(pid, sig)
             except ProcessLookupError:
                 pass
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in doomed):
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and any(alive(pid) for pid in doomed):
             time.sleep(0.2)
 
 
