@@ -43,7 +43,7 @@ _FRESH: dict[str, object] = {}
 
 
 def _fresh(checkpoint: Path, data: str) -> dict:
-    """Scores on 20,000 fresh samples of the same generator: the 1,000-sample test set holds 10-30
+    """Scores on 20,000 fresh samples of the same generator: the 1,000-sample test set holds 7-30
     errors at these accuracies, so its AUROC alone carries a standard error near 0.02."""
     from mc.data.mnist1d import fresh_samples
     from mc.metrics import classification_report

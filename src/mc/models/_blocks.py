@@ -118,8 +118,8 @@ class ConfidenceHead(nn.Module):
     It does not read the internal state. Measured on 20,000 fresh MNIST-1D samples (seeds 0-2), heads
     that learned correctness from the state and the class distribution (an MLP over both, with or
     without this anchor, taught on clean and on augmented training copies) ranked errors worse than
-    the answer's own probability on every family member: AUROC 0.86-0.96 against 0.95-0.97, worst
-    after pruning and distillation. Such a head learns cues of the errors it is taught on (the few the
+    the answer's own probability on every family member: AUROC 0.83-0.96 against 0.95-0.97, worst
+    on mobile-tiny and after pruning. Such a head learns cues of the errors it is taught on (the few the
     training set keeps, or the augmentation's) that natural errors do not share. Anchored this way the
     head ranks as the answer's probability does, and training calibrates what the number means.
 
