@@ -18,7 +18,7 @@ def compile_model(
     backend: str = typer.Option(..., help="tensorrt | torch-compile | ort-cuda | ort-tensorrt | executorch | openvino (`mc doctor` lists what this host has)."),
     precision: str = typer.Option("fp32", help="fp32 | fp16 | int8 (int8: tensorrt via ModelOpt, ort-tensorrt via a calibration table)."),
     device: str | None = typer.Option(None, help="cuda or cpu \\[default: the backend's own: cuda for GPU backends, cpu for executorch and openvino]."),
-    max_batch: int = typer.Option(1024, help="Largest batch the compiled model accepts."),
+    max_batch: int = typer.Option(1024, help="Largest batch the compiled model accepts (1, executorch: a static program for one frame a call; larger batches then run a sample at a time)."),
     opt_batch: int = typer.Option(1, help="Batch size TensorRT tunes for (1 for real-time, larger for throughput)."),
     tolerance: float | None = typer.Option(None, help="fp32: largest allowed |source - compiled| on any output \\[default: 1e-3 on CPU, 1e-2 on CUDA (TF32)]."),
     min_agreement: float = typer.Option(0.97, help="fp16/int8: least top-1 agreement with the source."),

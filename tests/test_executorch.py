@@ -51,6 +51,71 @@ def test_a_factory_lowers_fully_to_xnnpack_in_fp32_and_int8(mc, small_factory, t
     assert sum(cost.bytes for cost in costs) - 4 * 40 - 4 * (8 + 10) == weights * (1 if precision == "int8" else 4)
 
 
+ATTENTION = '''
+import torch
+from torch import nn
+
+from mc.models._blocks import multi_head_attention
+
+
+class Attention(nn.Module):
+    """Percept tokens attending to themselves over 4-D heads, as the model family's attention does."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed, self.query, self.key, self.value = nn.Linear(4, 16), nn.Linear(16, 16), nn.Linear(16, 16), nn.Linear(16, 16)
+        self.head = nn.Linear(16, 10)
+
+    def forward(self, x):
+        tokens = self.embed(x.reshape(x.shape[0], 10, 4))
+        read = multi_head_attention(self.query(tokens), self.key(tokens), self.value(tokens), 2)
+        logits = self.head(read.mean(dim=1))
+        return logits, torch.softmax(logits, -1).amax(-1)
+
+
+def make():
+    torch.manual_seed(0)
+    return Attention()
+'''
+
+
+def test_a_batch_one_program_is_static_and_its_attention_loses_the_noop_expands(mc, tmp_path):
+    """`--max-batch 1`: a static program, run a sample at a time for larger batches; ExecuTorch's own
+    XNNPACK transform passes drop the shape-preserving expands a 4-D matmul decomposes into, which
+    the plain lowering leaves outside the delegate as portable copies."""
+    import torch
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    from mc.compilation.executorch import delegation_report
+    from mc.models.source import load_torch_model
+    from mc.runtimes import open_model
+    from mc.runtimes.torch_eager import TorchPredictor
+
+    factory = tmp_path / "attention.py"
+    factory.write_text(ATTENTION)
+    out = tmp_path / "attention.pte"
+    result = mc("compile", f"{factory}:make", "--backend", "executorch", "--max-batch", "1", "-o", out)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    settings = json.loads(Path(str(out) + ".json").read_text())["metrics"]["settings"]
+    assert settings["dynamic_batch"] is None and settings["transform_passes"] == ["RemoveNoopExpandCopyPass"]
+    assert "aten.expand_copy.default" not in settings["delegation"]["non_delegated_kinds"]
+    module = load_torch_model(f"{factory}:make", (1, 40)).module.eval()
+    with torch.no_grad():
+        plain = to_edge_transform_and_lower(torch.export.export(module, (torch.zeros(1, 1, 40),)), partitioner=[XnnpackPartitioner()])
+    assert delegation_report(plain.exported_program())["non_delegated_kinds"].get("aten.expand_copy.default", 0) >= 2
+    opened = open_model(out, threads=1)
+    x = np.random.default_rng(0).standard_normal((5, 1, 40)).astype(np.float32)  # run a sample at a time
+    for got, want in zip(opened.predictor.predict(x), TorchPredictor(module).predict(x)):
+        assert got.shape == want.shape and np.max(np.abs(got - want)) < 1e-4
+    # ExecuTorch's pool is one per process and a program crashes once it is resized under it: a second
+    # program opened at another count while the first is alive runs on the first's, and says so
+    second = open_model(out, threads=2)
+    assert second.threads == 1 and any("thread pool is one per process" in note for note in second.notes)
+    opened.predictor.predict(x[:1])
+    second.predictor.predict(x[:1])
+
+
 @pytest.fixture(scope="module")
 def fp32_pte(tmp_path_factory) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("executorch") / "tiny.pte"
@@ -90,6 +155,7 @@ def test_the_opener_runs_the_program_at_any_batch_like_torch(fp32_pte):
     expected = TorchPredictor(load_torch_model("mobile-tiny", None).module).predict(x)
     for got, want in zip(opened.predictor.predict(x), expected):
         assert got.shape == want.shape and np.max(np.abs(got - want)) < 1e-3
+    del opened  # once no program holds the process-wide pool at 2, a program opens on the count it asks for
     assert open_model(out, load_target("x86-cpu"), threads=1).threads == 1
 
 
@@ -126,6 +192,7 @@ def test_a_missing_extra_is_one_line_naming_it(tmp_path):
         (["--int8-mode", "dynamic"], "--int8-mode dynamic is offered only with --precision int8"),
         (["--precision", "int8", "--fp32-module", "nope"], "fp32 modules nope are not modules of this model"),
         (["--max-accuracy-drop", "1"], "--max-accuracy-drop applies to --precision int8 only"),
+        (["--max-batch", "0"], "--max-batch: Input should be greater than or equal to 1"),
         (["--model", "nope.onnx"], "model not found: nope.onnx"),  # missing, before "ONNX is not what it compiles"
     ],
 )

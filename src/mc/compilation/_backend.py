@@ -70,7 +70,9 @@ class CompileBackend:
     refuse: Callable[[str, str, str], str | None] | None = field(default=None)
     int8_modes: tuple[str, ...] = ("static",)
     artifact_kind: str = "compiled"  # the mc.artifact Kind of what it builds (its own opener row in mc.runtimes)
-    options: tuple[str, ...] = ()  # optional compile settings it honours: "fp32_modules", "max_accuracy_drop"
+    # optional compile settings it honours: "fp32_modules", "max_accuracy_drop", "batch_one" (max_batch 1:
+    # a static batch-1 program, larger batches run a sample at a time)
+    options: tuple[str, ...] = ()
 
     @property
     def accepts(self) -> tuple[str, ...]:

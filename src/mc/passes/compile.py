@@ -49,7 +49,7 @@ class CompileConfig(PassConfig):
     precision: Precision = "fp32"
     device: str = Field("", description="cuda or cpu [default: the backend's first device: cuda for GPU backends, cpu for executorch/openvino]")
     opt_batch: int = Field(1, ge=1, le=65536, description="batch size TensorRT tunes its kernels for")
-    max_batch: int = Field(1024, ge=2, le=65536, description="largest batch the compiled artifact accepts")
+    max_batch: int = Field(1024, ge=1, le=65536, description="largest batch the compiled artifact accepts (1, where the backend offers it: a static program for one frame a call)")
     tolerance: float | None = Field(
         None, gt=0, description="fp32: largest allowed |source - compiled| on any output [default: 1e-3 on CPU, 1e-2 on CUDA]"
     )
@@ -110,6 +110,10 @@ class CompileConfig(PassConfig):
             raise ValueError(refusal)
         if self.opt_batch > self.max_batch:
             raise ValueError(f"--opt-batch {self.opt_batch} is larger than --max-batch {self.max_batch}")
+        if self.max_batch == 1 and "batch_one" not in backend.options:
+            offering = [b.name for b in compile_backends() if "batch_one" in b.options]
+            raise ValueError(f"--max-batch 1 (a program for one frame a call) is not offered for {self.backend}: give "
+                             f"--max-batch 2 or more" + (f", or use --backend {' or '.join(offering)}" if offering else ""))
         return self
 
     @property

@@ -6,11 +6,16 @@ exported with a dynamic batch axis takes a batch whole (split at its largest bat
 at batch 1 (a model whose dynamic batch did not lower) runs sample by sample, and says so.
 
 Threads: the bindings run XNNPACK on one process-wide thread pool; `set_threads` resizes it
-(`_unsafe_reset_threadpool`, the bindings' own call for this) once, when a predictor opens.
+(`_unsafe_reset_threadpool`, the bindings' own call for this) when a predictor opens. A program
+binds the pool it was loaded with, and runs into freed memory (a crash) once the pool is resized
+under it: while programs opened in this process are alive, a new one opens on their pool's size,
+whatever it asks for (`ExecuTorchPredictor.threads` says what it got). Programs at different counts
+take turns only from processes of their own (mc.runtimes.isolated).
 """
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,8 +54,9 @@ def set_threads(threads: int | None) -> None:
 class ExecuTorchPredictor:
     name = RUNTIME
 
-    def __init__(self, path: Path, max_batch: int | None):
-        """`max_batch`: the largest batch the program takes (None: exported at batch 1, run per sample)."""
+    def __init__(self, path: Path, max_batch: int | None, threads: int | None = None):
+        """`max_batch`: the largest batch the program takes (None: exported at batch 1, run per sample);
+        `threads`: the pool size it was loaded with (None: the pool's default, never resized)."""
         from mc.logs import silenced_stderr
 
         try:
@@ -62,6 +68,7 @@ class ExecuTorchPredictor:
         except Exception as error:
             raise InputError(f"{path} does not load as an ExecuTorch program ({root_cause(error)}); recompile it with `mc compile`") from None
         self.max_batch = max_batch
+        self.threads = threads
 
     def _run(self, batch: np.ndarray) -> list[np.ndarray]:
         import torch
@@ -129,10 +136,20 @@ def read_program(path: Path) -> ExecuTorchProgram:
     )
 
 
+_OPEN: "weakref.WeakSet[ExecuTorchPredictor]" = weakref.WeakSet()  # programs alive in this process
+
+
 def open_program(path: Path, threads: int | None, max_batch: int | None) -> ExecuTorchPredictor:
-    """A `.pte` file of any name (the compile pass opens its staged file, which has no sidecar yet)."""
+    """A `.pte` file of any name (the compile pass opens its staged file, which has no sidecar yet), on
+    `threads` unless programs alive in this process hold the pool at another size (see the module
+    docstring): then on theirs."""
     problem = missing()
     if problem:
         raise BackendUnavailable(f"{path} cannot run here: {problem}")
+    held = {predictor.threads for predictor in _OPEN if predictor.threads}
+    if threads and held and threads not in held:
+        threads = min(held)
     set_threads(threads)
-    return ExecuTorchPredictor(path, max_batch)
+    predictor = ExecuTorchPredictor(path, max_batch, threads)
+    _OPEN.add(predictor)
+    return predictor

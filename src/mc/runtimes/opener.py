@@ -175,6 +175,10 @@ def _open_executorch(spec: str, target: TargetProfile | None, threads: int, inpu
     program = read_program(Path(spec))
     predictor = open_program(Path(spec), threads, program.max_batch)
     notes = [] if program.max_batch else [f"{spec} was exported at batch 1: ExecuTorch runs a batch sample by sample"]
+    if predictor.threads != threads:
+        notes.append(f"runs on {predictor.threads} thread(s), not {threads}: ExecuTorch's thread pool is one per process, "
+                     f"and programs already open here hold it at {predictor.threads}")
+        threads = predictor.threads or threads
 
     def costs() -> tuple[list[OpCost], list[str]]:
         from mc.runtimes.costs import recorded_costs
