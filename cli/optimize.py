@@ -56,6 +56,10 @@ def optimize(
     runtimes: str | None = typer.Option(None, help="Runtimes to try, comma-separated \\[default: every one the target lists]."),
     precisions: str = typer.Option("fp32,int8,fp16", help="Precisions to try (fp16 only where the target computes in fp16)."),
     max_seconds: float = typer.Option(20.0, help="Budget of the side-by-side timing, in seconds."),
+    tune_threads: bool = typer.Option(True, "--tune-threads/--no-tune-threads", help="Also time the winner on fewer threads "
+                                      "than the target's (1, 2, 4, ...), each in its own process; the folder runs on the fastest count significantly faster."),
+    max_batch: int = typer.Option(1, help="Largest batch compiled candidates are built for: 1, one frame a call, makes static "
+                                  "ExecuTorch programs (larger batches then run a sample at a time)."),
     threads: int | None = typer.Option(None, min=1, help="Threads \\[default: the target's, capped at this host's cores]."),
     data: Path | None = typer.Option(None, help="Labelled data (.npz with x, y) the candidates are judged on \\[default: MNIST-1D validation split]."),
     calibration: Path | None = typer.Option(None, help="Calibration data for int8 \\[default: 512 MNIST-1D training samples]."),
@@ -71,7 +75,7 @@ def optimize(
     config = build_config(
         OptimizeConfig, {"max_seconds": "--max-seconds"}, runtimes=_split(runtimes), precisions=_split(precisions) or (),
         max_accuracy_drop=max_accuracy_drop, min_agreement=min_agreement, max_auroc_drop=max_auroc_drop,
-        objective=objective, max_seconds=max_seconds,
+        objective=objective, max_seconds=max_seconds, max_batch=max_batch, tune_threads=tune_threads,
     )
     config.check_output(output, "compiled")  # an existing folder is refused before any work
     ctx = pass_context(target, threads, data=data, calibration=calibration, input_shape=input_shape)

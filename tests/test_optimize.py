@@ -109,6 +109,34 @@ def test_the_output_folder_opens_as_the_winning_model(optimized):
     assert logits.shape == (8, 10) and np.isfinite(logits).all()
 
 
+def test_the_winner_is_timed_on_fewer_threads_and_its_folder_runs_on_the_fastest_count(optimized, tmp_path):
+    import shutil
+
+    from mc.passes.optimize import fewer_threads
+    from mc.runtimes import open_model
+
+    assert fewer_threads(1) == [] and fewer_threads(2) == [1] and fewer_threads(6) == [1, 2, 4]
+    root, result = optimized
+    assert result.exit_code == 0
+    table = json.loads((root / "best" / "optimize.json").read_text())
+    index = json.loads((root / "best" / "artifact.json").read_text())
+    check, threads = table["thread_check"], table["threads"]
+    if threads < 2:  # one thread: nothing fewer to try
+        assert check is None and "threads" not in index
+    else:  # each count timed in a worker process of its own, interleaved
+        assert check["target_threads"] == threads and set(check["tried"]) == {str(n) for n in (threads, *fewer_threads(threads))}
+        assert check["rounds"] >= 15 and all(row["median_ms"] > 0 for row in check["tried"].values())
+        chosen = check["chosen"]
+        assert index.get("threads", threads) == chosen and f"{threads} threads" in table["verdict"]
+        assert chosen == threads or check["tried"][str(chosen)]["verdict"] == "faster"  # fewer only when significantly faster
+    folder = tmp_path / "best"  # a folder whose index records fewer threads runs on them, and says so
+    shutil.copytree(root / "best", folder)
+    (folder / "artifact.json").write_text(json.dumps({**index, "threads": 1}))
+    opened = open_model(folder, threads=2)
+    assert opened.threads == 1 and any("runs on 1 thread(s), not 2" in note for note in opened.notes)
+    assert open_model(folder, threads=1).notes == []
+
+
 def test_an_existing_output_folder_is_refused_before_any_work(mc, tmp_path):
     (tmp_path / "best").mkdir()
     result = mc("optimize", "mobile-tiny", "--target", "x86-cpu", "-o", tmp_path / "best")
@@ -150,7 +178,7 @@ def test_int8_candidates_come_from_the_auto_search_and_other_runtimes_say_how_to
     target.write_text(ONNX_ONLY)
     # a two-layer factory: lowering mobile-tiny to ExecuTorch int8 alone takes minutes in CI's budget
     result = mc("optimize", small_factory, "--target", target, "--max-seconds", "5", "-o", tmp_path / "best",
-                "--runtimes", "onnxruntime,executorch,openvino")
+                "--runtimes", "onnxruntime,executorch,openvino", "--no-tune-threads")  # the thread check has a test of its own
     assert result.exit_code == 0, result.stdout + result.stderr
     rows = {row["name"]: row for row in json.loads((tmp_path / "best" / "optimize.json").read_text())["candidates"]}
     int8 = rows["onnxruntime int8"]
@@ -163,6 +191,20 @@ def test_int8_candidates_come_from_the_auto_search_and_other_runtimes_say_how_to
         else:
             assert row["status"] in ("ok", "over budget", "failed"), row
     assert sum(row["kept"] for row in rows.values()) == 1
+    # ExecuTorch candidates are batch-1 programs (optimize's --max-batch 1); OpenVINO builds none, so keeps its range
+    assert "--max-batch 1" in rows["executorch int8"]["how"] or rows["executorch int8"]["status"] == "unavailable"
+    assert "--max-batch" not in rows["openvino int8"]["how"]
+
+
+def test_compile_candidates_take_the_batch_where_their_backend_builds_for_it():
+    from mc.passes.optimize import _compile_candidates
+
+    ((executorch, how),) = _compile_candidates("executorch", "int8", False, 0.5, max_batch=1)
+    assert executorch.max_batch == 1 and how.endswith("--max-batch 1")
+    ((openvino, how),) = _compile_candidates("openvino", "int8", False, 0.5, max_batch=1)
+    assert openvino.max_batch == 1024 and "--max-batch" not in how  # no batch-1 programs: its default range
+    ((openvino, how),) = _compile_candidates("openvino", "fp32", False, 0.5, max_batch=64)
+    assert openvino.max_batch == 64 and how.endswith("--max-batch 64")
 
 
 def test_a_recipes_optimize_step_keeps_each_candidate_as_a_unit_of_the_cache(tmp_path):

@@ -46,17 +46,31 @@ TEXT_ZOO_MODELS = ("memory-minilm",)
 ARTIFACT_INDEX = "artifact.json"
 
 
-def indexed_model(spec: str | Path) -> Path | None:
-    """The model file a folder's ARTIFACT_INDEX names, or None when `spec` is no such folder."""
+def _index(spec: str | Path) -> dict[str, Any]:
     index = Path(spec) / ARTIFACT_INDEX
     if not index.is_file():
-        return None
+        return {}
     try:
-        name = json.loads(index.read_text())["file"]
-    except (OSError, ValueError, KeyError, TypeError):
+        data = json.loads(index.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def indexed_model(spec: str | Path) -> Path | None:
+    """The model file a folder's ARTIFACT_INDEX names, or None when `spec` is no such folder."""
+    name = _index(spec).get("file")
+    if not name:
         return None
     inner = Path(spec) / str(name)
     return inner if inner.exists() and inner.parent == Path(spec) else None
+
+
+def indexed_threads(spec: str | Path) -> int | None:
+    """The thread count a folder's ARTIFACT_INDEX says its model runs fastest on (mc optimize measured
+    fewer threads significantly faster than the target's), or None."""
+    threads = _index(spec).get("threads")
+    return threads if isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1 else None
 
 
 def companion_files(path: Path) -> list[Path]:

@@ -62,6 +62,21 @@ def interrupt_in(error: BaseException) -> KeyboardInterrupt | None:
     return None
 
 
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+def thread_environment(threads: int) -> dict[str, str]:
+    """Thread limits for every math library a worker may load.
+
+    OMP_WAIT_POLICY=PASSIVE: idle OpenMP threads sleep instead of spinning. Frames arrive every 50 ms
+    with idle time between them, and spinning threads on a shared or small machine make p99 swing by
+    tens of milliseconds (measured on the 2-core CI host: torch p99 9 ms passive vs 500 ms active).
+    """
+    env = {name: str(threads) for name in THREAD_VARIABLES}
+    env["OMP_WAIT_POLICY"] = "PASSIVE"
+    return env
+
+
 def die_with_parent() -> Callable[[], None] | None:
     """A `preexec_fn` for subprocesses that must not outlive mc (bench and timing workers): on
     Linux the kernel kills the child when its parent dies, even by SIGKILL. None elsewhere (the

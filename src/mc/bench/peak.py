@@ -184,7 +184,7 @@ def host_peak(threads: int, remeasure: bool = False) -> HostPeak:
     except (OSError, ValueError, TypeError, KeyError):
         pass
     from mc.atomic import write_json_atomic
-    from mc.bench.worker import thread_environment
+    from mc.processes import thread_environment
 
     path.parent.mkdir(parents=True, exist_ok=True)
     out = path.with_name(path.name + f".{os.getpid()}.measure")

@@ -30,7 +30,7 @@ from typing import Any
 
 from mc.bench.config import BENCH_SCHEMA, BenchConfig, TextRequest, WorkerRequest
 from mc.bench.scenarios import ScenarioConfig
-from mc.bench.worker import thread_environment
+from mc.processes import thread_environment
 from mc.errors import CheckFailed, InputError
 from mc.pipeline.settings import ProcessorSettings
 from mc.processes import die_with_parent

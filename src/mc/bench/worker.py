@@ -21,19 +21,7 @@ import sys
 import traceback
 from pathlib import Path
 
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
-
-
-def thread_environment(threads: int) -> dict[str, str]:
-    """Thread limits for every math library a worker may load.
-
-    OMP_WAIT_POLICY=PASSIVE: idle OpenMP threads sleep instead of spinning. Frames arrive every 50 ms
-    with idle time between them, and spinning threads on a shared or small machine make p99 swing by
-    tens of milliseconds (measured on the 2-core CI host: torch p99 9 ms passive vs 500 ms active).
-    """
-    env = {name: str(threads) for name in THREAD_VARIABLES}
-    env["OMP_WAIT_POLICY"] = "PASSIVE"
-    return env
+from mc.processes import thread_environment
 
 
 def _write(path: Path, data: dict) -> None:

@@ -17,9 +17,17 @@ overlaps the fastest's cannot be told apart from it on this machine, and among t
 decides: latency -> the fastest point ratio (ties: smallest), size -> the smallest, accuracy -> the
 most accurate. Every row says whether it is on the accuracy x latency Pareto front.
 
+Threads: with more than one thread, the winner is then timed interleaved at the target's count and
+at fewer (1, 2, 4, ... below it), each count in a worker process of its own (mc.runtimes.isolated:
+ExecuTorch's pool is one per process). At a fraction of a millisecond a frame, a pool's hand-offs
+can cost more than the work they share. Of the counts measured significantly faster (the whole
+interval past the parity band), the fastest is kept (ties: the fewer threads): `artifact.json`
+records it and the one opener runs the folder's model on it, with a note. Olive's session-parameter tuning turns the same knob.
+
 Output: a folder holding the winner's own file (`model.<suffix>`) and its sidecar, `optimize.json`
-(the whole candidate table, the verdict) and `artifact.json` naming the model file, so `mc bench DIR`
-and a recipe's next step open the winner. An existing folder is refused before any work.
+(the whole candidate table, the verdict, the thread check) and `artifact.json` naming the model
+file, so `mc bench DIR` and a recipe's next step open the winner. An existing folder is refused
+before any work.
 """
 
 from __future__ import annotations
@@ -62,6 +70,11 @@ class OptimizeConfig(PassConfig):
     max_auroc_drop: float = Field(0.02, ge=0, le=1, description="confidence AUROC drop against fp32")
     objective: Literal["latency", "size", "accuracy"] = "latency"
     max_seconds: float = Field(20.0, gt=0, le=3600, description="side-by-side timing budget (stops earlier once intervals are narrow)")
+    tune_threads: bool = Field(True, description="time the winner on fewer threads than the target's too; keep the fastest count significantly faster")
+    max_batch: int = Field(1, ge=1, le=65536, description=(
+        "largest batch a compiled candidate is built for: 1, the real-time pipeline's one frame a call, makes a "
+        "static program where the backend builds one (executorch), larger batches then run a sample at a time; "
+        "backends without batch-1 programs keep their default batch range"))
 
     def produces(self, given: Kind) -> Kind:
         return "compiled"  # the winner may be any runtime's format: nothing chains after it but a bench
@@ -199,11 +212,13 @@ def _torch(builds: Builds, precision: str) -> tuple[Artifact, str]:
 OWN_BUILDERS: dict[str, Builder] = {"onnxruntime": _ort, "torch": _torch}
 
 
-def _compile_candidates(runtime: str, precision: str, target_cuda: bool, max_accuracy_drop: float) -> list[tuple[PassConfig, str]]:
+def _compile_candidates(runtime: str, precision: str, target_cuda: bool, max_accuracy_drop: float,
+                        max_batch: int = 1) -> list[tuple[PassConfig, str]]:
     """(compile config, how) for every compile backend whose artifacts `runtime` opens, at `precision`:
     on the device the target has (CUDA where it has CUDA, else the CPU where the backend builds for it);
     int8 within the accuracy budget where the backend can search within one (per-module fp32 fallback
-    for ExecuTorch, NNCF's accuracy control for OpenVINO)."""
+    for ExecuTorch, NNCF's accuracy control for OpenVINO); for batches up to `max_batch`, where the
+    backend builds batch-1 programs when that is 1 (else its default range)."""
     from mc.compilation import backends_for_runtime
     from mc.passes.compile import CompileConfig
 
@@ -213,9 +228,12 @@ def _compile_candidates(runtime: str, precision: str, target_cuda: bool, max_acc
             continue
         device = "cuda" if target_cuda and "cuda" in backend.devices else ("cpu" if "cpu" in backend.devices else backend.devices[0])
         budget = max_accuracy_drop if precision == "int8" and "max_accuracy_drop" in backend.options else None
-        found.append((CompileConfig(backend=backend.name, precision=precision, device=device, max_accuracy_drop=budget),
+        batch = max_batch if max_batch > 1 or "batch_one" in backend.options else None
+        found.append((CompileConfig(backend=backend.name, precision=precision, device=device, max_accuracy_drop=budget,
+                                    **({"max_batch": batch} if batch is not None else {})),
                       f"compile --backend {backend.name} --precision {precision} --device {device}"
-                      + (f" --max-accuracy-drop {budget:g}" if budget is not None else "")))
+                      + (f" --max-accuracy-drop {budget:g}" if budget is not None else "")
+                      + (f" --max-batch {batch}" if batch is not None else "")))
     return found
 
 
@@ -229,7 +247,8 @@ def _build(builds: Builds, runtime: str, precision: str) -> Candidate:
             candidate.status, candidate.reason = "unavailable", str(error)
             return candidate
     else:
-        options = _compile_candidates(runtime, precision, builds.ctx.target.isa.cuda, builds.config.max_accuracy_drop)
+        options = _compile_candidates(runtime, precision, builds.ctx.target.isa.cuda, builds.config.max_accuracy_drop,
+                                      builds.config.max_batch)
         if not options:
             return Candidate(runtime, precision, "", "unavailable", f"no compile backend of this mc builds {runtime} {precision}")
         config, how = options[0]
@@ -352,9 +371,11 @@ def candidate_key(builds: Builds, runtime: str, precision: str) -> str | None:
     cache = builds.ctx.cache
     if cache is None or builds.source.sha256.startswith("unhashed:"):
         return None
-    unread = {"runtimes", "precisions", "max_seconds"}  # the search space and the final timing: no build reads them
+    unread = {"runtimes", "precisions", "max_seconds", "tune_threads"}  # the search space and the timing: no build reads them
     if precision != "int8":  # only an int8 build searches within the budget (and ORT's search by the objective)
         unread |= {"max_accuracy_drop", "min_agreement", "max_auroc_drop", "objective"}
+    if runtime in OWN_BUILDERS:  # mc's own passes build ONNX and torch files, whose batch axis stays dynamic
+        unread.add("max_batch")
     settings = builds.config.model_dump(mode="json", exclude=unread)
     return cache.key(builds.source.sha256, CANDIDATE_UNIT, {"runtime": runtime, "precision": precision, **settings}, builds.unit_inputs)
 
@@ -512,6 +533,55 @@ def _time(survivors: list[Candidate], reference: Candidate, ctx: PassContext, co
     return {"reference": reference.name, "rounds": timing.rounds, "seconds": timing.seconds, "threads": ctx.threads}
 
 
+def fewer_threads(threads: int) -> list[int]:
+    """The counts the thread check tries below the target's: 1, 2, 4, ... under it."""
+    return [count for count in (2 ** power for power in range(threads.bit_length())) if count < threads]
+
+
+def time_thread_counts(path: Path, target: Any, threads: int, input_shape: tuple[int, ...] | None, sample: np.ndarray,
+                       max_seconds: float):
+    """One model at the target's thread count and at each fewer count, each in a worker process of its
+    own, timed interleaved against the target's count (`mc.ratios.RatioTiming`, keyed by the count as
+    text): run with the node to itself."""
+    from contextlib import ExitStack
+
+    from mc.ratios import interleaved_ratios
+    from mc.runtimes.isolated import IsolatedPredictor
+
+    with ExitStack() as workers:
+        predictors = {str(count): workers.enter_context(IsolatedPredictor(path, target, count, input_shape))
+                      for count in (threads, *fewer_threads(threads))}
+        return interleaved_ratios(predictors, sample, str(threads), max_seconds=max_seconds, block_ms=BLOCK_MS)
+
+
+def check_threads(best: Candidate, ctx: PassContext, config: OptimizeConfig, sample: np.ndarray) -> dict[str, Any] | None:
+    """The winner at the target's thread count and at fewer (see the module docstring); None where
+    there is nothing to check (one thread, or the check is off)."""
+    if not config.tune_threads or ctx.threads < 2:
+        return None
+    timing = ctx.fan_out.exclusive(time_thread_counts, best.path, ctx.target, ctx.threads, ctx.input_shape, sample,
+                                   config.max_seconds / 2)  # one model against itself: half the candidates' budget
+    tried = {int(name): interval for name, interval in timing.ratios.items()}
+    faster = [count for count, interval in tried.items() if interval.verdict == "faster"]
+    chosen = min(faster, key=lambda count: (tried[count].ratio, count)) if faster else ctx.threads
+    return {"target_threads": ctx.threads, "chosen": chosen, "rounds": timing.rounds,
+            "tried": {str(count): {"ratio": interval.ratio, "low": interval.low, "high": interval.high, "verdict": interval.verdict,
+                                   "median_ms": timing.median_ms[str(count)]} for count, interval in sorted(tried.items())},
+            "rule": "latency at each count / at the target's count, each count in its own process; the fastest of "
+                    "those significantly faster is kept"}
+
+
+def _threads_verdict(check: dict[str, Any] | None) -> str:
+    if check is None:
+        return ""
+    target, chosen = check["target_threads"], check["chosen"]
+    if chosen == target:
+        return f"; runs on all {target} threads (none fewer measured significantly faster)"
+    row = check["tried"][str(chosen)]
+    return (f"; runs on {chosen} of {target} threads: {1 / row['ratio']:.2f}x [{1 / row['high']:.2f}, {1 / row['low']:.2f}] "
+            f"its speed on {target} here")
+
+
 def decide(timed: list[Candidate], objective: str) -> tuple[Candidate, list[Candidate], str]:
     """(winner, the candidates indistinguishable from the fastest, how): see the module docstring."""
     from mc.ratios import overlaps
@@ -583,10 +653,14 @@ def run(config: OptimizeConfig, source: Artifact, output: Path, ctx: PassContext
         for candidate in survivors:
             candidate.reason = "kept" if candidate.kept else ("indistinguishable, not preferred by the objective"
                                                              if candidate in tied else "slower than the winner")
-        verdict = _verdict(best, reference, how, config.objective)
+        with ctx.progress.task("optimize: thread check", total=1) as task:
+            threads = check_threads(best, ctx, config, sample)
+            task.advance(1)
+        verdict = _verdict(best, reference, how, config.objective) + _threads_verdict(threads)
         result = {
             "schema": OPTIMIZE_SCHEMA, "target": ctx.target.name, "threads": ctx.threads, "objective": config.objective,
             "budget": config.budget().model_dump(mode="json"), "selection_data": selection, "timing": timing,
+            "thread_check": threads,
             "rule": ("every candidate within the budget timed interleaved with the reference (95% bootstrap intervals); "
                      "among those indistinguishable from the fastest, the objective decides"),
             "verdict": verdict, "winner": best.name, "candidates": [c.row() for c in candidates],
@@ -621,6 +695,8 @@ def _publish(config: OptimizeConfig, source: Artifact, output: Path, best: Candi
                                   pass_config=config.model_dump(mode="json"), metrics={"optimize": summary})
         sidecar_path(model_path).write_text(json.dumps(record.to_json(), indent=2) + "\n")
         (staged / "optimize.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
-        (staged / ARTIFACT_INDEX).write_text(json.dumps({"file": name, "by": OptimizeConfig.pass_name}, indent=2) + "\n")
+        check = result.get("thread_check")
+        fewer = {"threads": check["chosen"]} if check and check["chosen"] < check["target_threads"] else {}
+        (staged / ARTIFACT_INDEX).write_text(json.dumps({"file": name, "by": OptimizeConfig.pass_name, **fewer}, indent=2) + "\n")
         publish_directory(staged, output)
     return Artifact("compiled", str(output), record.sha256, Path(output), record)

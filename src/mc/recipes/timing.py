@@ -82,7 +82,7 @@ def time_side_by_side(paths: dict[str, str], threads: int, input_shape: tuple[in
     (the bench has already judged every variant; only the ratios would be missing). `target` (a
     profile name) chooses the runtimes' providers as the bench did; None: the CPU. `reference`: the
     variant every ratio is taken against."""
-    from mc.bench.worker import thread_environment
+    from mc.processes import thread_environment
     from mc.processes import die_with_parent
 
     with tempfile.TemporaryDirectory(prefix="mc-timing-") as tmp:

@@ -145,7 +145,7 @@ exit $status
 
 def _run_worker(client: SshClient, tmp: str, python: str, name: str, threads: int, timeout: float) -> tuple[int, float]:
     """Run one worker on the device; (its exit status, wall seconds). stdin stays open while it runs."""
-    from mc.bench.worker import thread_environment
+    from mc.processes import thread_environment
 
     env = " ".join(f"{key}={shlex.quote(value)}" for key, value in thread_environment(threads).items())
     script = WORKER_SCRIPT.format(tmp=shlex.quote(tmp), env=env, python=shlex.quote(python), request=f"{name}.request.json",

@@ -22,7 +22,7 @@ import numpy as np
 
 from mc.errors import InputError
 from mc.runtimes._predictor import Predictor
-from mc.artifact import TEXT_ZOO_MODELS, indexed_model, kind_of_spec
+from mc.artifact import TEXT_ZOO_MODELS, indexed_model, indexed_threads, kind_of_spec
 
 if TYPE_CHECKING:
     from mc.runtimes.costs import OpCost
@@ -229,9 +229,13 @@ def open_model(spec: str | Path, target: TargetProfile | None = None, *, threads
     """
     text = str(indexed_model(spec) or spec)  # a folder that names its model (mc optimize's output) opens that model
     count = resolve_threads(threads, target)
+    fewer = indexed_threads(spec)  # mc optimize measured fewer threads significantly faster for this model here
+    notes = [f"runs on {fewer} thread(s), not {count}: mc optimize measured it faster so on this host"] if fewer and fewer < count else []
+    count = min(count, fewer or count)
     kind = kind_of_spec(text)
     if kind == "text-torch" and text in TEXT_ZOO_MODELS:
         raise InputError(f"{text} is a text model of the zoo: export it first (mc export {text} -o DIR), then use DIR")
     opened = OPENERS[kind](text, target, count, input_shape, shared_cores)
+    opened.notes[:0] = notes
     opened.notes.extend(_runtime_notes(opened.runtime, opened.device, target))
     return opened
