@@ -52,6 +52,24 @@ def test_the_peak_is_cached_per_host_and_threads(monkeypatch, tmp_path):
     assert cached.fp32_gflops == 12.5 and cached.int8_kernel == PEAK.int8_kernel and PEAK.as_dict()["schema"] == PEAK_SCHEMA
 
 
+def test_a_variant_is_priced_at_the_peak_of_the_threads_it_ran_on(monkeypatch, tmp_path):
+    """A model that runs on fewer threads than the bench's (mc optimize's thread check) is priced at
+    that count's peak; the measurement's peak stays the bench's."""
+    from mc.bench.runner import _fractions_of_peak
+
+    monkeypatch.setenv("MC_HOME", str(tmp_path))
+    for threads, gflops in ((1, 50.0), (2, 100.0)):  # cached peaks, read back rather than measured
+        cache_path(threads).parent.mkdir(parents=True, exist_ok=True)
+        cache_path(threads).write_text(json.dumps({**PEAK.as_dict(), "threads": threads, "fp32_gflops": gflops}))
+    entries = [{"status": "ok", "workload": "pipeline", "costs": {"flops_by_precision": {"fp32": 1e9}},
+                "measured": {"threads": count, "model_latency_ms": {"p50": 100.0}}} for count in (1, 2)]
+    measurement = _fractions_of_peak(entries, threads=2, remeasure=False)
+    assert measurement is not None and measurement["threads"] == 2 and measurement["fp32_gflops"] == 100.0
+    one, two = (entry["measured"]["peak"] for entry in entries)
+    assert one["threads"] == 1 and one["fraction"] == pytest.approx(0.2)  # 10 GOP/s of 50
+    assert two["threads"] == 2 and two["fraction"] == pytest.approx(0.1)  # 10 GOP/s of 100
+
+
 @pytest.mark.slow  # ~5-10 s on a loaded 2-core VM; the default run measures it once in test_bench_cli
 def test_a_real_measurement_gives_both_peaks(monkeypatch, tmp_path):
     monkeypatch.setenv("MC_HOME", str(tmp_path))

@@ -247,7 +247,9 @@ def _loaded(entry: dict[str, Any], result: dict[str, Any], label: str, threads: 
     entry.update({
         "description": result["description"], "runtime": result["runtime"], "size_bytes": result["size_bytes"],
         "data": result["data"],
-        "measured": {"label": label, "threads": threads, "model_latency_ms": result["model_latency_ms"], "load_s": result["load_s"]},
+        # the threads it ran on: fewer than the bench's where the model says so (mc optimize's thread check)
+        "measured": {"label": label, "threads": result.get("threads", threads), "model_latency_ms": result["model_latency_ms"],
+                     "load_s": result["load_s"]},
     })
 
 
@@ -318,24 +320,27 @@ def worker_timeout(scenario: ScenarioConfig) -> float:
     return max(_timeout(scenario), TEXT_WORKER_S)
 
 def _fractions_of_peak(variants: list[dict[str, Any]], threads: int, remeasure: bool) -> dict[str, Any] | None:
-    """Each CPU pipeline variant's GOP/s and fraction of this host's measured GEMM peak (mc.bench.peak),
-    in `measured.peak`; the peak itself (or why it is missing) for the result's measurement."""
+    """Each CPU pipeline variant's GOP/s and fraction of this host's measured GEMM peak (mc.bench.peak)
+    on the threads it ran on, in `measured.peak`; the peak at the bench's `threads` itself (or why it
+    is missing) for the result's measurement."""
     from mc.bench.peak import fraction_of_peak, host_peak
 
     priced = [entry for entry in variants if entry["status"] == "ok" and entry.get("workload") == "pipeline"
               and entry["measured"].get("device", "cpu") == "cpu" and entry.get("costs")]
     if not priced:
         return None
+    peaks: dict[int, Any] = {}
     try:
-        peak = host_peak(threads, remeasure)
+        for count in sorted({threads, *(int(entry["measured"].get("threads") or threads) for entry in priced)}):
+            peaks[count] = host_peak(count, remeasure)
     except Exception as error:  # a figure for the report; the bench itself stands without it
         return {"error": f"the host's peak could not be measured: {type(error).__name__}: {str(error)[:200]}"}
     for entry in priced:
         p50 = (entry["measured"].get("model_latency_ms") or {}).get("p50")
         flops = entry["costs"].get("flops_by_precision") or {}
         if p50 and flops:
-            entry["measured"]["peak"] = fraction_of_peak(flops, p50, peak)
-    return peak.as_dict()
+            entry["measured"]["peak"] = fraction_of_peak(flops, p50, peaks[int(entry["measured"].get("threads") or threads)])
+    return peaks[threads].as_dict()
 
 
 def run_bench(

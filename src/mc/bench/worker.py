@@ -59,7 +59,7 @@ def _run(raw: dict) -> dict:
 
         result = (pipeline_workload.compute_reference(request, model) if request.mode == "reference"
                   else pipeline_workload.bench_variant(request, model, target, began))
-    return {"workload": model.workload, "notes": model.notes, **result}
+    return {"workload": model.workload, "notes": model.notes, "threads": model.threads, **result}
 
 
 def main(argv: list[str]) -> int:
