@@ -91,7 +91,7 @@ def executorch_defaults(model: str, precision: str, output: Path) -> Path:
     edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
     output.write_bytes(edge.to_executorch().buffer)
     settings = {"dynamic_batch": None, "delegation": delegation_report(edge.exported_program()),
-                "costs": program_costs(load_torch_model(model).module.eval(), source.sample_shape, precision, [])}
+                "costs": program_costs(source.module, source.sample_shape, precision, [])}
     record = build_record(kind="executorch-program", file=output, final_name=output.name,
                           model={"input_shape": list(source.sample_shape)}, parent=Lineage(source=model),
                           pass_name="compile", pass_config={"backend": "executorch", "precision": precision,
