@@ -13,13 +13,14 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.markup import escape
 from typer.core import TyperGroup
 
 from mc.errors import McError
+from mc.processes import interrupt_in
 from mc_cli._console import err, state
 
 EXIT_INTERNAL = 3
@@ -75,6 +76,11 @@ def _internal_error(error: BaseException) -> None:
     )
 
 
+def _interrupted() -> NoReturn:
+    err().print("[bold red]interrupted:[/] nothing half-written was left behind")
+    raise typer.Exit(130) from None
+
+
 def handles_errors(command: F) -> F:
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -88,11 +94,12 @@ def handles_errors(command: F) -> F:
             err().print(f"[bold red]error:[/] {escape(str(error))}", soft_wrap=True)  # `pip install 'mc[gpu]'` is no markup
             raise typer.Exit(error.exit_code) from None
         except KeyboardInterrupt:
-            err().print("[bold red]interrupted:[/] nothing half-written was left behind")
-            raise typer.Exit(130) from None
+            _interrupted()
         except OSError as error:
             if state().debug:
                 err().print(traceback.format_exc(), markup=False)
+            if interrupt_in(error) is not None:
+                _interrupted()
             line = os_error_line(error)
             if line is None:
                 _internal_error(error)
@@ -102,6 +109,8 @@ def handles_errors(command: F) -> F:
         except Exception as error:  # a bug in mc: still one line, the traceback on request
             if state().debug:
                 err().print(traceback.format_exc(), markup=False)
+            if interrupt_in(error) is not None:
+                _interrupted()
             _internal_error(error)
             raise typer.Exit(EXIT_INTERNAL) from None
 

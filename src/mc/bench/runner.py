@@ -125,8 +125,9 @@ def run_worker(request: WorkerRequest, workdir: Path, name: str, timeout_s: floa
             process.kill()
 
         timer = threading.Timer(timeout_s, _kill)
-        timer.start()
+        timer.daemon = True  # never holds mc's exit: an interrupt may land before the `finally` that cancels it
         try:
+            timer.start()
             peak: float | None = None
             if hasattr(os, "wait4"):
                 _, status, usage = os.wait4(process.pid, 0)
