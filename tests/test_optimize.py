@@ -48,6 +48,8 @@ def test_config_validates_the_space():
         OptimizeConfig(precisions=("int4",))
     with pytest.raises(ValueError):
         OptimizeConfig(objective="speed")
+    with pytest.raises(ValueError, match="fp32 is missing.*give fp32,int8"):  # the yardstick every candidate is judged against
+        OptimizeConfig(precisions=("int8",))
     assert OptimizeConfig().produces("torch") == "compiled" and OptimizeConfig().chosen_by_timing()
 
 

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from mc.artifact import ARTIFACT_INDEX, Artifact, ArtifactRecord, Kind, Lineage, build_record, copy_artifact, sidecar_path
 from mc.atomic import publish_directory, staged_directory
@@ -75,6 +75,14 @@ class OptimizeConfig(PassConfig):
         "largest batch a compiled candidate is built for: 1, the real-time pipeline's one frame a call, makes a "
         "static program where the backend builds one (executorch), larger batches then run a sample at a time; "
         "backends without batch-1 programs keep their default batch range"))
+
+    @field_validator("precisions")
+    @classmethod
+    def _fp32_is_the_yardstick(cls, precisions: tuple[str, ...]) -> tuple[str, ...]:
+        if "fp32" not in precisions:
+            raise ValueError(f"fp32 is missing: every candidate is judged against the fp32 one (its accuracy budget and "
+                             f"speed-up); give fp32,{','.join(precisions)}")
+        return precisions
 
     def produces(self, given: Kind) -> Kind:
         return "compiled"  # the winner may be any runtime's format: nothing chains after it but a bench
