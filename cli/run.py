@@ -83,7 +83,7 @@ def print_summary(report) -> None:
         table.add_row(name, *(cell(variant, reference) for _, cell in columns))
     print_table(table)
     out().print("[dim]MB = 10^6 bytes. Δ: variant minus reference (+ is up). speed-up: the reference's time over the "
-                "variant's, interleaved in one process, with its 95% interval (≈: indistinguishable from the reference); "
+                "variant's, interleaved in one process (a worker each where their thread counts differ), with its 95% interval (≈: indistinguishable from the reference); "
                 "bench p50: the model alone in its own process; pipeline p99: the real-time scenario, queueing included. "
                 "*: estimated, not measured.[/dim]")
     for variant in report.variants:

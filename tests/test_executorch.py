@@ -174,6 +174,29 @@ def test_eval_and_bench_open_it_like_any_variant(mc, fp32_pte, tmp_path):
     assert "aarch64" in data["measurement"]["isa_note"] and "kernels" in result.stdout  # x86 kernels for an ARM target
 
 
+@pytest.mark.slow  # lowering mobile-tiny takes ~40 s of CPU on 2 cores; CI runs it
+def test_side_by_side_times_programs_at_different_thread_counts_each_in_a_process_of_its_own(fp32_pte, tmp_path):
+    """`mc run`'s side-by-side timing of an mc optimize folder that runs on 1 thread beside a program on
+    2: in one process the second would be held to the first's XNNPACK pool (one per process)."""
+    import shutil
+
+    from mc.recipes.timing import measure
+    from mc.report.build import _relative_figures
+
+    out, _ = fp32_pte
+    tuned = tmp_path / "tuned"
+    tuned.mkdir()
+    for path in (out, Path(str(out) + ".json")):
+        shutil.copy(path, tuned / path.name)
+    (tuned / "artifact.json").write_text(json.dumps({"file": out.name, "threads": 1}))
+    timing = measure({"tuned": str(tuned), "plain": str(out)}, 2, None, reference="plain", max_seconds=1)
+    assert timing["variant_threads"] == {"tuned": 1, "plain": 2}
+    assert "worker process of its own" in timing["method"] and timing["ratios"]["tuned"]["ratio"] > 0
+    figures: dict = {}
+    _relative_figures(figures, {}, "tuned", "plain", timing)
+    assert "interleaved with plain, each in a worker process of its own (this one on 1 thread(s), plain on 2)" in figures["speedup"].source
+
+
 def test_a_missing_extra_is_one_line_naming_it(tmp_path):
     code = ("import sys; sys.modules['executorch'] = None; from mc_cli.main import main; "
             f"sys.argv = ['mc', 'compile', 'mobile-tiny', '--backend', 'executorch', '-o', {str(tmp_path / 'm.pte')!r}]; main()")

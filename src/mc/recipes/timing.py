@@ -7,6 +7,8 @@ gates. Variants of one workload are timed together; a run that mixes workloads t
 its own rounds (a ratio across workloads would mean nothing). A fresh process gets the target's
 thread limits and passive OpenMP waiting before torch loads (the parent of `mc run` has trained and
 exported in its own threads), and models opened for shared cores (ORT sessions that do not spin).
+Variants that run on different thread counts (an mc optimize folder that measured fewer faster) are
+each opened in a worker of their own instead, since a process holds one count (see `_open_all`).
 
 Run as `python -m mc.recipes.timing REQUEST.json RESULT.json`.
 """
@@ -18,6 +20,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +38,41 @@ def measure(paths: dict[str, str], threads: int, input_shape: tuple[int, ...] | 
     one's ratio to it with a 95% interval and a verdict (mc.ratios); rounds are added until every
     interval is within +-3% or `max_seconds` is spent. Without a reference (or outside its workload),
     medians only: a ratio is taken only within one set of interleaved rounds."""
-    from mc.ratios import interleaved_ratios
-    from mc.runtimes import open_model
     from mc.targets import load_target
-    from mc.timing import interleaved_ms
 
     profile = load_target(target) if target else None
-    opened = {name: open_model(spec, profile, threads=threads, input_shape=input_shape, shared_cores=True)
-              for name, spec in paths.items()}
+    with ExitStack() as workers:
+        opened, isolated = _open_all(paths, profile, threads, input_shape, workers)
+        return _measure_opened(opened, isolated, paths, threads, reference, max_seconds)
+
+
+def _open_all(paths: dict[str, str], profile: Any, threads: int, input_shape: tuple[int, ...] | None,
+              workers: ExitStack) -> tuple[dict[str, Any], bool]:
+    """Every variant opened for timing, and whether each is in a worker process of its own.
+
+    Variants that run on different thread counts (an mc optimize folder records fewer threads where it
+    measured them faster) cannot share one process: torch's thread count and ExecuTorch's XNNPACK
+    pool are one per process, so the variant opened last would set, or be held to, the others' count.
+    Then each opens in an IsolatedPredictor under its own count's limits, and times its blocks there.
+    """
+    from mc.runtimes import open_model, threads_for
+    from mc.runtimes.isolated import IsolatedPredictor
+
+    counts = {threads_for(spec, threads, profile)[0] for spec in paths.values()}
+    if len(counts) <= 1:
+        return {name: open_model(spec, profile, threads=threads, input_shape=input_shape, shared_cores=True)
+                for name, spec in paths.items()}, False
+    opened = {name: workers.enter_context(IsolatedPredictor(spec, profile, threads, input_shape)) for name, spec in paths.items()}
+    for model in opened.values():
+        model.opened  # noqa: B018 (all start together; each is waited for here, a failure is its one line)
+    return opened, True
+
+
+def _measure_opened(opened: dict[str, Any], isolated: bool, paths: dict[str, str], threads: int, reference: str | None,
+                    max_seconds: float) -> dict[str, Any]:
+    from mc.ratios import interleaved_ratios
+    from mc.timing import interleaved_ms
+
     groups: dict[str, list[str]] = {}
     for name, model in opened.items():
         groups.setdefault(model.workload, []).append(name)
@@ -64,7 +94,8 @@ def measure(paths: dict[str, str], threads: int, input_shape: tuple[int, ...] | 
         else:
             medians.update(interleaved_ms(predictors, None, rounds=MIN_ROUNDS, calls=CALLS, warmup=WARMUP,
                                           block_ms=BLOCK_MS, inputs=inputs))
-    method = "interleaved rounds in one fresh process; median over rounds of each round's mean"
+    method = ("interleaved rounds, each variant in a worker process of its own at its thread count (they differ)" if isolated
+              else "interleaved rounds in one fresh process") + "; median over rounds of each round's mean"
     if ratios:
         method += (f"; ratios to {reference}: median of the per-round ratios, 95% bootstrap interval over rounds, "
                    f"rounds added until every interval is within +-3% or {max_seconds:g} s")
@@ -73,6 +104,7 @@ def measure(paths: dict[str, str], threads: int, input_shape: tuple[int, ...] | 
     return {"median_ms": {name: medians[name] for name in paths}, "rounds": rounds, "calls_per_round": CALLS,
             "block_ms": BLOCK_MS, "threads": threads, "batch": 1, "method": method,
             "workload": {name: model.workload for name, model in opened.items()},
+            "variant_threads": {name: model.threads for name, model in opened.items()},
             "ratios": ratios, "reference": reference, "seconds": round(seconds, 2)}
 
 

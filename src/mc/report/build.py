@@ -216,10 +216,12 @@ def _relative_figures(figures: dict[str, Figure], reference: dict[str, Figure], 
     timing = timing or {}
     interval = (timing.get("ratios") or {}).get(name)
     medians = timing.get("median_ms") or {}
-    where = f"in one fresh process ({timing.get('threads')} thread(s))"
+    counts = timing.get("variant_threads") or {}
+    where = (f", each in a worker process of its own (this one on {counts.get(name)} thread(s), {reference_name} on "
+             f"{counts.get(reference_name)})" if len(set(counts.values())) > 1 else f" in one fresh process ({timing.get('threads')} thread(s))")
     if interval and interval.get("ratio") and name != reference_name:
         ratio, low, high = interval["ratio"], interval["low"], interval["high"]
-        how = (f"side by side: model alone, batch 1, interleaved with {reference_name} {where}; median of "
+        how = (f"side by side: model alone, batch 1, interleaved with {reference_name}{where}; median of "
                f"{interval.get('rounds')} per-round ratios, 95% bootstrap interval")
         figures["latency_ratio"] = Figure(value=ratio, unit="x", method="derived", source=how, low=low, high=high,
                                           verdict=interval.get("verdict"))
@@ -228,7 +230,7 @@ def _relative_figures(figures: dict[str, Figure], reference: dict[str, Figure], 
                                     verdict=interval.get("verdict"))
     elif name in medians and reference_name in medians and medians[reference_name] > 0:
         ratio = medians[name] / medians[reference_name]
-        how = f"side by side: model alone, batch 1, interleaved with {reference_name} {where} ({timing.get('rounds')} rounds; no interval)"
+        how = f"side by side: model alone, batch 1, interleaved with {reference_name}{where} ({timing.get('rounds')} rounds; no interval)"
         figures["latency_ratio"] = _figure("latency_ratio", ratio, "derived", how)
         figures["speedup"] = _figure("speedup", 1.0 / ratio if ratio > 0 else None, "derived", how)
 

@@ -10,8 +10,8 @@ bound an ONNX file to a GPU provider.
 from mc.runtimes._predictor import Predictor, predict_all
 from mc.runtimes.compiled_torch import open_compiled_program
 from mc.runtimes.onnxruntime import open_onnx
-from mc.runtimes.opener import OpenedModel, open_model, workload_of
+from mc.runtimes.opener import OpenedModel, open_model, threads_for, workload_of
 from mc.runtimes.text import open_text_session
 
 __all__ = ["OpenedModel", "Predictor", "open_compiled_program", "open_model", "open_onnx", "open_text_session", "predict_all",
-           "workload_of"]
+           "threads_for", "workload_of"]

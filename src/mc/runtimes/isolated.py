@@ -6,7 +6,8 @@ programs at different counts, cannot take turns in one process. Each `IsolatedPr
 model with the one opener in a fresh worker (`python -m mc.runtimes.isolated`) under that count's
 thread limits, and `timed_calls` runs a block of calls there and times it there: mc.timing's
 interleaved rounds ask each worker in turn, and the pipe between the processes is outside every
-figure. `predict` (warm-up, outputs) goes through the pipe.
+figure. `predict` (warm-up, outputs) and `example_input` go through the pipe; with `workload`,
+`sample_shape` and `threads` it stands where an OpenedModel would (mc.recipes.timing).
 
 The worker dies with mc (mc.processes.die_with_parent) and ends when its pipe closes.
 """
@@ -83,6 +84,24 @@ class IsolatedPredictor:
     def threads(self) -> int:
         return int(self.opened["threads"])
 
+    @property
+    def predictor(self) -> IsolatedPredictor:
+        """What an OpenedModel's `predictor` is: it predicts, and times its own blocks of calls."""
+        return self
+
+    @property
+    def workload(self) -> str:
+        return str(self.opened["workload"])
+
+    @property
+    def sample_shape(self) -> tuple[int, ...] | None:
+        shape = self.opened["sample_shape"]
+        return tuple(shape) if shape is not None else None
+
+    def example_input(self) -> Any:
+        """The model's own batch-1 example input (OpenedModel.example_input), made in the worker."""
+        return self._ask(("example",))
+
     def predict(self, batch: np.ndarray) -> list[np.ndarray]:
         return self._ask(("predict", np.ascontiguousarray(batch)))
 
@@ -133,7 +152,10 @@ def _serve(requests: Any, replies: Any) -> None:
                 reply(("failed", f"{type(error).__name__}: {str(error).splitlines()[0][:300] if str(error) else ''}"))
                 continue
             predictor = model.predictor
-            reply(("ok", {"threads": model.threads, "notes": list(model.notes), "runtime": model.runtime}))
+            reply(("ok", {"threads": model.threads, "notes": list(model.notes), "runtime": model.runtime,
+                          "workload": model.workload, "sample_shape": model.sample_shape}))
+        elif request[0] == "example":
+            reply(model.example_input())
         elif request[0] == "predict":
             reply(predictor.predict(request[1]))  # type: ignore[union-attr]
         else:

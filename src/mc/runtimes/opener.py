@@ -77,6 +77,16 @@ def resolve_threads(threads: int | None, target: TargetProfile | None) -> int:
     return target.host_threads() if target is not None else 1
 
 
+def threads_for(spec: str | Path, threads: int | None, target: TargetProfile | None) -> tuple[int, list[str]]:
+    """The thread count `open_model` runs `spec` on, and why where it is not the one asked for: fewer
+    where the folder mc optimize wrote measured fewer significantly faster on this host."""
+    count = resolve_threads(threads, target)
+    fewer = indexed_threads(spec)
+    if fewer and fewer < count:
+        return fewer, [f"runs on {fewer} thread(s), not {count}: mc optimize measured it faster so on this host"]
+    return count, []
+
+
 def _runtime_notes(runtime: str, device: str, target: TargetProfile | None) -> list[str]:
     """A runtime the target does not list (an ISA other than the target's is the bench's `isa_note`)."""
     family = RUNTIME_FAMILY.get(runtime, runtime)
@@ -228,10 +238,7 @@ def open_model(spec: str | Path, target: TargetProfile | None = None, *, threads
     timing), so ONNX Runtime's idle threads must not spin.
     """
     text = str(indexed_model(spec) or spec)  # a folder that names its model (mc optimize's output) opens that model
-    count = resolve_threads(threads, target)
-    fewer = indexed_threads(spec)  # mc optimize measured fewer threads significantly faster for this model here
-    notes = [f"runs on {fewer} thread(s), not {count}: mc optimize measured it faster so on this host"] if fewer and fewer < count else []
-    count = min(count, fewer or count)
+    count, notes = threads_for(spec, threads, target)
     kind = kind_of_spec(text)
     if kind == "text-torch" and text in TEXT_ZOO_MODELS:
         raise InputError(f"{text} is a text model of the zoo: export it first (mc export {text} -o DIR), then use DIR")
