@@ -62,10 +62,8 @@ def _open_all(paths: dict[str, str], profile: Any, threads: int, input_shape: tu
     if len(counts) <= 1:
         return {name: open_model(spec, profile, threads=threads, input_shape=input_shape, shared_cores=True)
                 for name, spec in paths.items()}, False
-    opened = {name: workers.enter_context(IsolatedPredictor(spec, profile, threads, input_shape)) for name, spec in paths.items()}
-    for model in opened.values():
-        model.opened  # noqa: B018 (all start together; each is waited for here, a failure is its one line)
-    return opened, True
+    # all start together; each is waited for where it is first asked, and a failure is its one line
+    return {name: workers.enter_context(IsolatedPredictor(spec, profile, threads, input_shape)) for name, spec in paths.items()}, True
 
 
 def _measure_opened(opened: dict[str, Any], isolated: bool, paths: dict[str, str], threads: int, reference: str | None,
